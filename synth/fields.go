@@ -62,8 +62,16 @@ func entityNames() string {
 type field struct {
 	typ   string
 	quote bool // a JSON string rather than a number
+	safe  bool // its text never needs CSV quoting
 	text  func(dst []byte, r *Row) []byte
 	value func(r *Row, c *cell) any
+}
+
+// safe marks f's text as never needing CSV quoting; TestSafeFields checks
+// the static lists behind every safe field.
+func safe(f *field) *field {
+	f.safe = true
+	return f
 }
 
 func textField(f func(r *Row) string) *field {
@@ -73,25 +81,25 @@ func textField(f func(r *Row) string) *field {
 }
 
 func bytesField(f func(r *Row) []byte) *field {
-	return &field{typ: "text", quote: true,
+	return &field{typ: "text", quote: true, safe: true,
 		text:  func(dst []byte, r *Row) []byte { return append(dst, f(r)...) },
 		value: func(r *Row, c *cell) any { c.text = string(f(r)); return &c.text }}
 }
 
 func intField(f func(r *Row) *int64) *field {
-	return &field{typ: "bigint",
+	return &field{typ: "bigint", safe: true,
 		text:  func(dst []byte, r *Row) []byte { return appendUint(dst, uint64(*f(r))) },
 		value: func(r *Row, _ *cell) any { return f(r) }}
 }
 
 func dateField(f func(r *Row) *Date) *field {
-	return &field{typ: "date", quote: true,
+	return &field{typ: "date", quote: true, safe: true,
 		text:  func(dst []byte, r *Row) []byte { return f(r).AppendText(dst) },
 		value: func(r *Row, _ *cell) any { return f(r) }}
 }
 
 func timeField(f func(r *Row) *Timestamp) *field {
-	return &field{typ: "timestamptz", quote: true,
+	return &field{typ: "timestamptz", quote: true, safe: true,
 		text:  func(dst []byte, r *Row) []byte { return f(r).AppendText(dst) },
 		value: func(r *Row, _ *cell) any { return f(r) }}
 }
@@ -105,17 +113,17 @@ var commonFields = map[string]*field{
 
 var patientFields = map[string]*field{
 	"nhs_number":    bytesField(func(r *Row) []byte { return r.Patient.NHS[:] }),
-	"given_name":    textField(func(r *Row) string { return r.Patient.GivenName }),
-	"family_name":   textField(func(r *Row) string { return r.Patient.FamilyName }),
-	"sex":           textField(func(r *Row) string { return r.Patient.Sex() }),
+	"given_name":    safe(textField(func(r *Row) string { return r.Patient.GivenName })),
+	"family_name":   safe(textField(func(r *Row) string { return r.Patient.FamilyName })),
+	"sex":           safe(textField(func(r *Row) string { return r.Patient.Sex() })),
 	"date_of_birth": dateField(func(r *Row) *Date { return &r.Patient.BirthDate }),
-	"address_line":  {typ: "text", quote: true, text: appendAddressLine, value: addressValue},
-	"town":          textField(func(r *Row) string { return r.Patient.Town }),
+	"address_line":  {typ: "text", quote: true, safe: true, text: appendAddressLine, value: addressValue},
+	"town":          safe(textField(func(r *Row) string { return r.Patient.Town })),
 	"postcode":      bytesField(func(r *Row) []byte { return r.Patient.Postcode() }),
 	"phone":         bytesField(func(r *Row) []byte { return r.Patient.Phone() }),
 	"email":         bytesField(func(r *Row) []byte { return r.Patient.Email() }),
 	"gp_practice":   bytesField(func(r *Row) []byte { return r.Patient.Practice[:] }),
-	"ethnicity":     textField(func(r *Row) string { return r.Patient.Ethnicity.code }),
+	"ethnicity":     safe(textField(func(r *Row) string { return r.Patient.Ethnicity.code })),
 }
 
 func appendAddressLine(dst []byte, r *Row) []byte {
@@ -149,7 +157,7 @@ var entityFields = map[string]map[string]*field{
 		"display":   textField(func(r *Row) string { return r.Observation.Kind.display }),
 		"loinc":     textField(func(r *Row) string { return r.Observation.Kind.loinc }),
 		"unit":      textField(func(r *Row) string { return r.Observation.Kind.unit }),
-		"value":     {typ: "double precision", text: appendObsValue, value: obsValue},
+		"value":     {typ: "double precision", safe: true, text: appendObsValue, value: obsValue},
 		"effective": timeField(func(r *Row) *Timestamp { return &r.Observation.Effective }),
 	},
 	"medication": {

@@ -17,9 +17,10 @@ func (g *Generator) AppendCSV(dst []byte) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
+		f := g.t.Columns[i].f
 		start := len(dst)
-		dst = g.t.Columns[i].f.text(dst, &g.row)
-		if needsQuote(dst[start:]) {
+		dst = f.text(dst, &g.row)
+		if !f.safe && needsQuote(dst[start:]) {
 			dst = quoteCSV(dst, start)
 		}
 	}

@@ -39,14 +39,14 @@ func nhsFromIndex(dst *[10]byte, q int) {
 }
 
 // nhsForPatient maps a patient index to q in [0, nhsSpace) through a keyed
-// permutation (a four-round Feistel network on 1000×1000, cycle-walked into
+// permutation (a three-round Feistel network on 1000×1000, cycle-walked into
 // range), so that neighbouring patients get unrelated numbers. Numbers
 // repeat only after nhsSpace patients.
 func nhsForPatient(seed uint64, index int64) int {
 	x := int(index % nhsSpace)
 	for {
 		l, r := x/1000, x%1000
-		for round := uint64(0); round < 4; round++ {
+		for round := uint64(0); round < 3; round++ {
 			l, r = r, (l+int(mix64(seed^round<<32^uint64(r))%1000))%1000
 		}
 		x = l*1000 + r

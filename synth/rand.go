@@ -58,11 +58,13 @@ func fnv64(s string) uint64 {
 	return h
 }
 
-// weighted is a cumulative-frequency table for O(log n) weighted choice.
+// weighted is a cumulative-frequency table for weighted choice: O(1)
+// through a direct lookup table when the weights are small, else O(log n).
 type weighted[T any] struct {
-	items []T
-	cum   []uint32
-	total uint32
+	items  []T
+	cum    []uint32
+	total  uint32
+	direct []uint8 // direct[x] is the index for draw x, when len(items) ≤ 256
 }
 
 func newWeighted[T any](items []T, weight func(T) int) weighted[T] {
@@ -71,12 +73,25 @@ func newWeighted[T any](items []T, weight func(T) int) weighted[T] {
 		w.total += uint32(weight(it))
 		w.cum[i] = w.total
 	}
+	if w.total <= 1<<16 && len(items) <= 256 {
+		w.direct = make([]uint8, w.total)
+		for x := range w.direct {
+			w.direct[x] = uint8(w.search(uint32(x)))
+		}
+	}
 	return w
 }
 
 // index picks an index with probability proportional to its weight.
 func (w *weighted[T]) index(r *rng) int {
-	x := uint32(r.intn(int(w.total)))
+	x := r.intn(int(w.total))
+	if w.direct != nil {
+		return int(w.direct[x])
+	}
+	return w.search(uint32(x))
+}
+
+func (w *weighted[T]) search(x uint32) int {
 	lo, hi := 0, len(w.cum)-1
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)

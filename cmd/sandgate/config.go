@@ -1,0 +1,230 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the gateway's configuration file (configs/*.yaml). Policy
+// (sandboxes and their rules) lives in separate files it names.
+type Config struct {
+	Version  int            `yaml:"version"`
+	Listen   string         `yaml:"listen"`
+	DataDir  string         `yaml:"data_dir"`
+	Policy   []string       `yaml:"policy"`
+	TLS      TLSConfig      `yaml:"tls"`
+	Upstream UpstreamConfig `yaml:"upstream"`
+	Limits   LimitsConfig   `yaml:"limits"`
+	Pool     PoolConfig     `yaml:"pool"`
+	Keys     KeysConfig     `yaml:"keys"`
+	Log      LogConfig      `yaml:"log"`
+
+	dir string // the file's directory: relative paths are resolved from it
+}
+
+type TLSConfig struct {
+	// Mode: off, self-signed (development: a certificate generated into
+	// data_dir) or files.
+	Mode     string `yaml:"mode"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	Require  bool   `yaml:"require"`
+}
+
+type UpstreamConfig struct {
+	Host         string `yaml:"host"`
+	Port         int    `yaml:"port"`
+	User         string `yaml:"user"`
+	PasswordEnv  string `yaml:"password_env"`
+	PasswordFile string `yaml:"password_file"`
+	SSLMode      string `yaml:"sslmode"`
+	SSLRootCert  string `yaml:"sslrootcert"`
+	ConnectTime  string `yaml:"connect_timeout"`
+}
+
+type LimitsConfig struct {
+	MaxMessageBytes    int    `yaml:"max_message_bytes"`
+	StartupTimeout     string `yaml:"startup_timeout"`
+	IdleTimeout        string `yaml:"idle_timeout"`
+	MaxConnsPerSandbox int    `yaml:"max_connections_per_sandbox"`
+}
+
+type PoolConfig struct {
+	IdlePerSandbox int    `yaml:"idle_per_sandbox"`
+	IdleTimeout    string `yaml:"idle_timeout"`
+}
+
+type KeysConfig struct {
+	// HashKeyFile holds the interim hash rule's key (32+ random bytes).
+	// Empty means data_dir/hash.key, created on first start.
+	HashKeyFile string `yaml:"hash_key_file"`
+}
+
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// DefaultConfig is the configuration with every default filled in.
+func DefaultConfig() Config {
+	return Config{Version: 1, Listen: "127.0.0.1:6432", DataDir: ".sandgate",
+		TLS:      TLSConfig{Mode: "self-signed"},
+		Upstream: UpstreamConfig{Host: "127.0.0.1", Port: 5432, User: "sandgate", PasswordEnv: "SANDGATE_UPSTREAM_PASSWORD", SSLMode: "prefer"},
+		Log:      LogConfig{Level: "info", Format: "text"}}
+}
+
+// ConfigError is one invalid field.
+type ConfigError struct {
+	Field string
+	Value any
+	Err   error
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("%s: %v (got %v)", e.Field, e.Err, e.Value)
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// ErrInvalidConfig is wrapped by every validation error.
+var ErrInvalidConfig = errors.New("invalid value")
+
+// ParseConfig decodes strictly (an unknown key is an error) over the
+// defaults and validates every field. It has no side effects.
+func ParseConfig(r io.Reader) (Config, error) {
+	cfg := DefaultConfig()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return cfg, fmt.Errorf("read config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return cfg, fmt.Errorf("parse config: %w", err)
+	}
+	return cfg, cfg.validate()
+}
+
+// ReadConfigFile reads and parses a configuration file; relative paths in it
+// are resolved from the file's directory.
+func ReadConfigFile(path string) (Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("open config: %w", err)
+	}
+	defer f.Close()
+	cfg, err := ParseConfig(f)
+	if err != nil {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	cfg.dir = filepath.Dir(path)
+	return cfg, nil
+}
+
+// path resolves p relative to the config file.
+func (c Config) path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+func (c Config) validate() error {
+	var errs []error
+	bad := func(field string, value any, format string, a ...any) {
+		errs = append(errs, &ConfigError{Field: field, Value: value, Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, a...)...)})
+	}
+	if c.Version != 1 {
+		bad("version", c.Version, "must be 1")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", c.Listen, "must be host:port")
+	}
+	if len(c.Policy) == 0 {
+		bad("policy", c.Policy, "name at least one policy file")
+	}
+	switch c.TLS.Mode {
+	case "off", "self-signed":
+	case "files":
+		if c.TLS.CertFile == "" || c.TLS.KeyFile == "" {
+			bad("tls", c.TLS.Mode, "mode files needs cert_file and key_file")
+		}
+	default:
+		bad("tls.mode", c.TLS.Mode, "must be off, self-signed or files")
+	}
+	if c.TLS.Require && c.TLS.Mode == "off" {
+		bad("tls.require", true, "cannot require TLS with tls.mode off")
+	}
+	switch c.Upstream.SSLMode {
+	case "disable", "allow", "prefer", "require", "verify-ca", "verify-full":
+	default:
+		bad("upstream.sslmode", c.Upstream.SSLMode, "must be one of disable, allow, prefer, require, verify-ca, verify-full")
+	}
+	if c.Upstream.Port < 1 || c.Upstream.Port > 65535 {
+		bad("upstream.port", c.Upstream.Port, "must be 1-65535")
+	}
+	if c.Upstream.User == "" {
+		bad("upstream.user", "", "must name sandgate's upstream role")
+	}
+	if c.Upstream.PasswordEnv == "" && c.Upstream.PasswordFile == "" {
+		bad("upstream", "", "set password_env or password_file (a password is never written in this file)")
+	}
+	for field, v := range map[string]string{"upstream.connect_timeout": c.Upstream.ConnectTime,
+		"limits.startup_timeout": c.Limits.StartupTimeout, "limits.idle_timeout": c.Limits.IdleTimeout,
+		"pool.idle_timeout": c.Pool.IdleTimeout} {
+		if v == "" {
+			continue
+		}
+		if d, err := time.ParseDuration(v); err != nil || d < 0 {
+			bad(field, v, "must be a duration such as 10s or 5m")
+		}
+	}
+	if c.Limits.MaxMessageBytes < 0 || (c.Limits.MaxMessageBytes > 0 && c.Limits.MaxMessageBytes < 1024) {
+		bad("limits.max_message_bytes", c.Limits.MaxMessageBytes, "must be at least 1024")
+	}
+	if c.Limits.MaxConnsPerSandbox < 0 {
+		bad("limits.max_connections_per_sandbox", c.Limits.MaxConnsPerSandbox, "must not be negative")
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", c.Log.Level, "must be debug, info, warn or error")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", c.Log.Format, "must be text or json")
+	}
+	return errors.Join(errs...)
+}
+
+// duration parses a validated duration; empty is zero.
+func duration(s string) time.Duration {
+	d, _ := time.ParseDuration(s)
+	return d
+}
+
+// upstreamPassword reads the password from the environment or a file.
+func (c Config) upstreamPassword() (string, error) {
+	if c.Upstream.PasswordFile != "" {
+		b, err := os.ReadFile(c.path(c.Upstream.PasswordFile))
+		if err != nil {
+			return "", fmt.Errorf("read upstream password file: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	pw, ok := os.LookupEnv(c.Upstream.PasswordEnv)
+	if !ok {
+		return "", fmt.Errorf("environment variable %s (upstream.password_env) is not set", c.Upstream.PasswordEnv)
+	}
+	return pw, nil
+}

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/sandgate/sandgate/gateway/pgwire"
+	"github.com/sandgate/sandgate/policy"
+)
+
+func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "configs/sandgate.yaml", "gateway configuration file")
+	if err := fs.Parse(args); err != nil {
+		return &usageError{msg: err.Error(), try: "sandgate serve -config configs/sandgate.yaml"}
+	}
+	cfg, err := ReadConfigFile(*cfgPath)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(newLogger(cfg.Log, stderr))
+	gw, err := newGateway(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	go gw.reloadOnSIGHUP(ctx)
+	slog.Info("sandgate listening", "addr", ln.Addr().String(), "sandboxes", strings.Join(gw.policy.Load().Names(), ","))
+	return gw.serve(ctx, ln)
+}
+
+func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	lvl.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// gateway is the wired process: policy in force and the wire server.
+type gateway struct {
+	cfg     Config
+	hashKey []byte
+	policy  atomic.Pointer[policy.Set]
+	pg      *pgwire.Server
+}
+
+func newGateway(cfg Config) (*gateway, error) {
+	if err := os.MkdirAll(cfg.path(cfg.DataDir), 0o700); err != nil {
+		return nil, fmt.Errorf("create data_dir: %w", err)
+	}
+	gw := &gateway{cfg: cfg}
+	var err error
+	if gw.hashKey, err = loadOrCreateKey(cfg.path(cfg.Keys.HashKeyFile), filepath.Join(cfg.path(cfg.DataDir), "hash.key")); err != nil {
+		return nil, err
+	}
+	set, err := gw.loadPolicy()
+	if err != nil {
+		return nil, err
+	}
+	gw.policy.Store(set)
+	pw, err := cfg.upstreamPassword()
+	if err != nil {
+		return nil, err
+	}
+	tlsCfg, err := serverTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	gw.pg, err = pgwire.NewServer(pgwire.Config{
+		Policy: gw.policy.Load,
+		Upstream: pgwire.Upstream{Host: cfg.Upstream.Host, Port: cfg.Upstream.Port, User: cfg.Upstream.User,
+			Password: pw, SSLMode: cfg.Upstream.SSLMode, SSLRootCert: cfg.path(cfg.Upstream.SSLRootCert),
+			ConnectTimeout: duration(cfg.Upstream.ConnectTime)},
+		TLS: tlsCfg, RequireTLS: cfg.TLS.Require,
+		MaxMessageBytes: cfg.Limits.MaxMessageBytes, StartupTimeout: duration(cfg.Limits.StartupTimeout),
+		IdleTimeout: duration(cfg.Limits.IdleTimeout), MaxConnsPerSandbox: cfg.Limits.MaxConnsPerSandbox,
+		PoolIdlePerKey: cfg.Pool.IdlePerSandbox, PoolIdleTimeout: duration(cfg.Pool.IdleTimeout),
+	})
+	return gw, err
+}
+
+func (gw *gateway) loadPolicy() (*policy.Set, error) {
+	paths := make([]string, len(gw.cfg.Policy))
+	for i, p := range gw.cfg.Policy {
+		paths[i] = gw.cfg.path(p)
+	}
+	return policy.LoadFiles(policy.Options{HashKey: gw.hashKey}, paths...)
+}
+
+// serve runs until ctx ends, then drains sessions for up to 10 seconds.
+func (gw *gateway) serve(ctx context.Context, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- gw.pg.Serve(ctx, ln) }()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, pgwire.ErrServerClosed) {
+			return err
+		}
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	slog.Info("sandgate shutting down")
+	return gw.pg.Shutdown(sctx)
+}
+
+// reloadOnSIGHUP swaps in a new policy; a bad one is logged and the old one
+// stays in force.
+func (gw *gateway) reloadOnSIGHUP(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			set, err := gw.loadPolicy()
+			if err != nil {
+				slog.Error("policy reload rejected; the previous policy stays in force", "err", err)
+				continue
+			}
+			gw.policy.Store(set)
+			slog.Info("policy reloaded", "sandboxes", strings.Join(set.Names(), ","))
+		}
+	}
+}
+
+// loadOrCreateKey reads a key file, or creates fallback with 32 random bytes
+// when no file is configured.
+func loadOrCreateKey(configured, fallback string) ([]byte, error) {
+	path := configured
+	if path == "" {
+		path = fallback
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			key := make([]byte, 32)
+			rand.Read(key)
+			if err := os.WriteFile(path, key, 0o600); err != nil {
+				return nil, fmt.Errorf("create hash key: %w", err)
+			}
+		}
+	}
+	key, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read hash key: %w", err)
+	}
+	if len(key) < 32 {
+		return nil, fmt.Errorf("hash key %s is shorter than 32 bytes", path)
+	}
+	return key, nil
+}
+
+// serverTLS returns the TLS configuration for clients, generating a
+// self-signed development certificate when asked.
+func serverTLS(cfg Config) (*tls.Config, error) {
+	var certFile, keyFile string
+	switch cfg.TLS.Mode {
+	case "off":
+		return nil, nil
+	case "files":
+		certFile, keyFile = cfg.path(cfg.TLS.CertFile), cfg.path(cfg.TLS.KeyFile)
+	default:
+		dir := cfg.path(cfg.DataDir)
+		certFile, keyFile = filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+		if _, err := os.Stat(certFile); errors.Is(err, os.ErrNotExist) {
+			if err := writeSelfSigned(certFile, keyFile); err != nil {
+				return nil, err
+			}
+		}
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load TLS certificate: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+func writeSelfSigned(certFile, keyFile string) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("generate TLS key: %w", err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: "sandgate development"},
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(1, 0, 0),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return fmt.Errorf("create TLS certificate: %w", err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return fmt.Errorf("marshal TLS key: %w", err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		return fmt.Errorf("write TLS key: %w", err)
+	}
+	return os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+}
+
+// checkConfigCmd validates a configuration and its policy files without
+// starting anything.
+func checkConfigCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
+		return &usageError{msg: "name one or more configuration files", try: "sandgate check-config configs/sandgate.yaml"}
+	}
+	var errs []error
+	for _, p := range fs.Args() {
+		cfg, err := ReadConfigFile(p)
+		if err == nil {
+			paths := make([]string, len(cfg.Policy))
+			for i, pp := range cfg.Policy {
+				paths[i] = cfg.path(pp)
+			}
+			_, err = policy.LoadFiles(policy.Options{HashKey: make([]byte, 32)}, paths...)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p, err))
+			continue
+		}
+		fmt.Fprintf(stdout, "%s: ok\n", p)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,197 @@
+package pgwire
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/sandgate/sandgate/policy"
+)
+
+// clientPump relays client→upstream. Every statement is checked by the
+// sandbox's policy before it is sent; a denied one is replaced by a statement
+// that fails to parse upstream, so the server's error handling (aborting the
+// transaction, skipping to Sync) stays exact, and the server pump replaces
+// that error with the denial.
+type clientPump struct {
+	s   *session
+	up  *serverConn
+	in  *frameReader
+	q   *queue
+	out []byte
+
+	statements, denied int64
+
+	// decoded messages, reused
+	query    pgproto3.Query
+	parse    pgproto3.Parse
+	bind     pgproto3.Bind
+	describe pgproto3.Describe
+	execute  pgproto3.Execute
+	close    pgproto3.Close
+}
+
+// deniedSQL fails to parse upstream.
+const deniedSQL = "SANDGATE POLICY DENIAL"
+
+func (c *clientPump) run(errc chan<- error) { errc <- c.loop() }
+
+func (c *clientPump) loop() error {
+	c.out = make([]byte, 0, 16<<10)
+	idle := c.s.srv.cfg.IdleTimeout
+	for {
+		if c.in.buffered() == 0 {
+			if err := c.flush(); err != nil {
+				return err
+			}
+			if idle > 0 {
+				c.s.client.SetReadDeadline(time.Now().Add(idle))
+			}
+		}
+		typ, body, err := c.in.next()
+		if err != nil {
+			return c.readError(err, idle > 0)
+		}
+		if err := c.handle(typ, body); err != nil {
+			if errors.Is(err, errTerminate) {
+				c.flush()
+			}
+			return err
+		}
+	}
+}
+
+func (c *clientPump) readError(err error, idle bool) error {
+	var ne net.Error
+	switch {
+	case errors.Is(err, errTooLarge), errors.Is(err, errBadLength):
+		return &protoError{msg: err.Error()}
+	case idle && errors.As(err, &ne) && ne.Timeout():
+		return errIdle
+	case errors.Is(err, io.EOF):
+		return io.EOF
+	}
+	return fmt.Errorf("read from client: %w", err)
+}
+
+func (c *clientPump) flush() error {
+	if len(c.out) == 0 {
+		return nil
+	}
+	_, err := c.up.conn.Write(c.out)
+	c.out = c.out[:0]
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUpstreamGone, err)
+	}
+	return nil
+}
+
+func (c *clientPump) handle(typ byte, body []byte) error {
+	switch typ {
+	case 'Q':
+		return c.onQuery(body)
+	case 'P':
+		return c.onParse(body)
+	case 'B':
+		if err := c.bind.Decode(body); err != nil {
+			return &protoError{msg: "malformed Bind: " + err.Error()}
+		}
+		c.q.push(&pending{kind: 'B', name: c.bind.DestinationPortal, stmtName: c.bind.PreparedStatement,
+			formats: append([]int16(nil), c.bind.ResultFormatCodes...)})
+	case 'D':
+		if err := c.describe.Decode(body); err != nil {
+			return &protoError{msg: "malformed Describe: " + err.Error()}
+		}
+		c.q.push(&pending{kind: 'D', target: c.describe.ObjectType, name: c.describe.Name})
+	case 'E':
+		if err := c.execute.Decode(body); err != nil {
+			return &protoError{msg: "malformed Execute: " + err.Error()}
+		}
+		c.q.push(&pending{kind: 'E', name: c.execute.Portal})
+	case 'C':
+		if err := c.close.Decode(body); err != nil {
+			return &protoError{msg: "malformed Close: " + err.Error()}
+		}
+		c.q.push(&pending{kind: 'C', target: c.close.ObjectType, name: c.close.Name})
+	case 'S':
+		if len(body) != 0 {
+			return &protoError{msg: "malformed Sync"}
+		}
+		c.q.push(&pending{kind: 'S'})
+	case 'H':
+		if len(body) != 0 {
+			return &protoError{msg: "malformed Flush"}
+		}
+	case 'X':
+		return errTerminate
+	case 'F':
+		// The fast-path function call reaches large objects and any function
+		// by OID, past the statement checks: refuse it like a query.
+		c.denied++
+		c.q.push(&pending{kind: 'Q', denial: &policy.Denial{Code: policy.CodeInsufficientPrivilege, Rule: "function-call",
+			Msg: "the fast-path function call is not allowed through sandgate", Hint: "call the function in a SELECT"}})
+		c.out = appendMsg(c.out, 'Q', append([]byte(deniedSQL), 0))
+		return nil
+	case 'd', 'c', 'f':
+		// CopyData/CopyDone/CopyFail outside COPY IN (which is refused):
+		// PostgreSQL ignores them too.
+		return nil
+	default:
+		return &protoError{msg: fmt.Sprintf("unexpected message type %q", typ)}
+	}
+	c.out = appendMsg(c.out, typ, body)
+	return nil
+}
+
+func (c *clientPump) onQuery(body []byte) error {
+	if err := c.query.Decode(body); err != nil {
+		return &protoError{msg: "malformed Query: " + err.Error()}
+	}
+	c.statements++
+	st, err := c.s.sandbox.CheckStatement(c.query.String)
+	if err != nil {
+		c.denied++
+		c.q.push(&pending{kind: 'Q', denial: asDenial(err)})
+		c.s.log.Info("statement denied", "rule", asDenial(err).Rule, "reason", err.Error())
+		c.out = appendMsg(c.out, 'Q', append([]byte(deniedSQL), 0))
+		return nil
+	}
+	c.q.push(&pending{kind: 'Q', stmt: st})
+	c.out = appendMsg(c.out, 'Q', body)
+	return nil
+}
+
+func (c *clientPump) onParse(body []byte) error {
+	if err := c.parse.Decode(body); err != nil {
+		return &protoError{msg: "malformed Parse: " + err.Error()}
+	}
+	c.statements++
+	st, err := c.s.sandbox.CheckStatement(c.parse.Query)
+	if err != nil {
+		c.denied++
+		c.q.push(&pending{kind: 'P', denial: asDenial(err), name: c.parse.Name})
+		c.s.log.Info("statement denied", "rule", asDenial(err).Rule, "reason", err.Error())
+		failing := pgproto3.Parse{Name: c.parse.Name, Query: deniedSQL}
+		c.out, _ = failing.Encode(c.out)
+		return nil
+	}
+	c.q.push(&pending{kind: 'P', stmt: st, name: c.parse.Name})
+	c.out = appendMsg(c.out, 'P', body)
+	// Learn the statement's result columns now: a client may Bind and
+	// Execute without ever describing it.
+	c.q.push(&pending{kind: 'D', target: 'S', name: c.parse.Name, internal: true})
+	d := pgproto3.Describe{ObjectType: 'S', Name: c.parse.Name}
+	c.out, _ = d.Encode(c.out)
+	return nil
+}
+
+func asDenial(err error) *policy.Denial {
+	var d *policy.Denial
+	if errors.As(err, &d) {
+		return d
+	}
+	return &policy.Denial{Code: codeInternal, Rule: "internal", Msg: "sandgate could not check the statement"}
+}

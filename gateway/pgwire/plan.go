@@ -1,0 +1,193 @@
+package pgwire
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/sandgate/sandgate/policy"
+)
+
+// resultPlan is the policy's plan for one RowDescription, with what the
+// relay needs to apply it.
+type resultPlan struct {
+	any        bool               // some column is transformed
+	transforms []policy.Transform // per column; nil passes
+	typeOIDs   []uint32           // the server's type of each column
+	formats    []int16            // per column, from the RowDescription
+	rewritten  []byte             // RowDescription body with transformed columns typed text
+}
+
+const textOID = 25
+
+// planFor returns the plan of a RowDescription for statement st, from the
+// session's cache when the same description was planned before.
+func (p *serverPump) planFor(body []byte, st *policy.Statement) (*resultPlan, error) {
+	strict := 0
+	if st != nil && st.Strict {
+		strict = 1
+	}
+	if rp := p.plans[strict][string(body)]; rp != nil {
+		return rp, nil
+	}
+	if err := p.rd.Decode(body); err != nil {
+		return nil, fmt.Errorf("%w: malformed RowDescription: %v", errUpstreamGone, err)
+	}
+	cols, err := p.resolve(p.rd.Fields)
+	if err != nil {
+		return nil, err
+	}
+	pl, err := p.s.sandbox.PlanColumns(st, cols)
+	if err != nil {
+		return nil, err
+	}
+	rp := &resultPlan{any: pl.Any, transforms: pl.Transforms}
+	for i := range p.rd.Fields {
+		f := &p.rd.Fields[i]
+		rp.typeOIDs = append(rp.typeOIDs, f.DataTypeOID)
+		rp.formats = append(rp.formats, f.Format)
+		if pl.Transforms[i] != nil {
+			f.DataTypeOID, f.DataTypeSize, f.TypeModifier = textOID, -1, -1
+		}
+	}
+	if pl.Any {
+		rp.rewritten, _ = p.rd.Encode(nil)
+		rp.rewritten = rp.rewritten[5:] // body only
+	}
+	if len(p.plans[strict]) > 256 {
+		clear(p.plans[strict])
+	}
+	p.plans[strict][string(body)] = rp
+	return rp, nil
+}
+
+// resolve names each field's source column through the catalog.
+func (p *serverPump) resolve(fields []pgproto3.FieldDescription) ([]policy.Column, error) {
+	cols := make([]policy.Column, len(fields))
+	var cat *catalog
+	for i, f := range fields {
+		cols[i].Name = string(f.Name)
+		if f.TableOID == 0 {
+			continue
+		}
+		if cat == nil {
+			var err error
+			if cat, err = p.s.srv.catalogFor(p.s.database); err != nil {
+				return nil, err
+			}
+		}
+		rel, err := cat.relation(p.ctx, f.TableOID)
+		if err != nil {
+			return nil, &policy.Denial{Code: codeConnectionFailure, Rule: "catalog",
+				Msg: "sandgate could not read the database catalog to identify result columns", Hint: "try again shortly"}
+		}
+		attr, ok := "", false
+		if rel != nil {
+			attr, ok = rel.attrs[f.TableAttributeNumber]
+		}
+		if !ok {
+			cols[i].Unresolved = true
+			continue
+		}
+		cols[i].Schema, cols[i].Table, cols[i].Attr = rel.schema, rel.name, attr
+	}
+	return cols, nil
+}
+
+// formatOf returns column i's format under a Bind's format codes.
+func formatOf(fmts []int16, i int) int16 {
+	switch len(fmts) {
+	case 0:
+		return 0
+	case 1:
+		return fmts[0]
+	}
+	if i < len(fmts) {
+		return fmts[i]
+	}
+	return 0
+}
+
+// rewriteRow appends the transformed DataRow to dst.
+func (rp *resultPlan) rewriteRow(dst, body []byte, fmts []int16, p *serverPump) ([]byte, error) {
+	if len(body) < 2 {
+		return dst, fmt.Errorf("%w: malformed DataRow", errUpstreamGone)
+	}
+	n := int(binary.BigEndian.Uint16(body))
+	if n != len(rp.transforms) {
+		return dst, &policy.Denial{Code: codeInternal, Rule: "row-shape",
+			Msg: "a result row does not match its description; sandgate withheld it"}
+	}
+	dst, start := beginMsg(dst, 'D')
+	dst = append(dst, body[:2]...)
+	rest := body[2:]
+	for i := 0; i < n; i++ {
+		if len(rest) < 4 {
+			return dst[:start], fmt.Errorf("%w: malformed DataRow", errUpstreamGone)
+		}
+		l := int(int32(binary.BigEndian.Uint32(rest)))
+		rest = rest[4:]
+		if l < 0 {
+			dst = append(dst, 0xff, 0xff, 0xff, 0xff)
+			continue
+		}
+		if l > len(rest) {
+			return dst[:start], fmt.Errorf("%w: malformed DataRow", errUpstreamGone)
+		}
+		val := rest[:l]
+		rest = rest[l:]
+		tr := rp.transforms[i]
+		if tr == nil {
+			dst = binary.BigEndian.AppendUint32(dst, uint32(l))
+			dst = append(dst, val...)
+			continue
+		}
+		if formatOf(fmts, i) == 1 && !textLike(rp.typeOIDs[i]) {
+			text, err := p.binaryToText(rp.typeOIDs[i], val)
+			if err != nil {
+				return dst[:start], err
+			}
+			val = text
+		}
+		lenAt := len(dst)
+		dst = append(dst, 0, 0, 0, 0)
+		dst = tr.Apply(dst, val)
+		binary.BigEndian.PutUint32(dst[lenAt:], uint32(len(dst)-lenAt-4))
+	}
+	return finishMsg(dst, start), nil
+}
+
+// textLike types have the same bytes in binary and text format.
+func textLike(oid uint32) bool {
+	switch oid {
+	case pgtype.TextOID, pgtype.VarcharOID, pgtype.BPCharOID, pgtype.NameOID, pgtype.UnknownOID:
+		return true
+	}
+	return false
+}
+
+// binaryToText converts a binary-format value to its text form, so a
+// transform sees the same input whichever format the client asked for.
+func (p *serverPump) binaryToText(oid uint32, val []byte) ([]byte, error) {
+	if p.typeMap == nil {
+		p.typeMap = pgtype.NewMap()
+	}
+	fail := &policy.Denial{Code: policy.CodeFeatureNotSupported, Rule: "binary-format",
+		Msg:  fmt.Sprintf("a pseudonymised column of type OID %d was requested in binary format, which sandgate cannot convert", oid),
+		Hint: "request this column in text format"}
+	t, ok := p.typeMap.TypeForOID(oid)
+	if !ok {
+		return nil, fail
+	}
+	v, err := t.Codec.DecodeValue(p.typeMap, oid, pgtype.BinaryFormatCode, val)
+	if err != nil {
+		return nil, fail
+	}
+	out, err := p.typeMap.Encode(oid, pgtype.TextFormatCode, v, p.scratch[:0])
+	if err != nil {
+		return nil, fail
+	}
+	p.scratch = out
+	return out, nil
+}

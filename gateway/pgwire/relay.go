@@ -1,0 +1,181 @@
+package pgwire
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/sandgate/sandgate/policy"
+)
+
+// pending is one client message whose upstream response the server pump
+// must still see, queued in the order it was sent.
+type pending struct {
+	kind     byte              // 'Q' query, 'P' parse, 'B' bind, 'D' describe, 'E' execute, 'C' close, 'S' sync
+	stmt     *policy.Statement // Q, P
+	denial   *policy.Denial    // Q, P: the upstream error is replaced by this
+	name     string            // P statement; B portal; D, C statement or portal; E portal
+	stmtName string            // B
+	formats  []int16           // B result formats
+	target   byte              // D, C: 'S' or 'P'
+	internal bool              // D sent by sandgate: its response is swallowed
+}
+
+// queue is the FIFO of pending responses shared by the two pumps.
+type queue struct {
+	mu    sync.Mutex
+	items []*pending
+	head  int
+}
+
+func (q *queue) push(p *pending) {
+	q.mu.Lock()
+	q.items = append(q.items, p)
+	q.mu.Unlock()
+}
+
+func (q *queue) front() *pending {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.head < len(q.items) {
+		return q.items[q.head]
+	}
+	return nil
+}
+
+// at returns the i-th pending item after the front.
+func (q *queue) at(i int) *pending {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.head+i < len(q.items) {
+		return q.items[q.head+i]
+	}
+	return nil
+}
+
+func (q *queue) pop() *pending {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.head >= len(q.items) {
+		return nil
+	}
+	p := q.items[q.head]
+	q.items[q.head] = nil
+	q.head++
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+	}
+	return p
+}
+
+func (q *queue) empty() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.head == len(q.items)
+}
+
+type relayStats struct {
+	statements, denied, rows int64
+}
+
+// protoError is a client protocol violation: the session ends with 08P01.
+type protoError struct{ msg string }
+
+func (e *protoError) Error() string { return e.msg }
+
+// relay runs the steady state: one pump per direction. The first to fail
+// closes both sides; the upstream connection goes back to the pool only
+// after a clean Terminate with nothing pending.
+func (s *session) relay(ctx context.Context) (relayStats, error) {
+	up := s.upstream()
+	cp := &clientPump{s: s, up: up, in: newFrameReader(s.client, 16<<10, s.srv.cfg.MaxMessageBytes), q: &queue{}}
+	sp := newServerPump(s, up, cp.q)
+	stop := context.AfterFunc(ctx, func() {
+		now := time.Now()
+		s.client.SetDeadline(now)
+		up.conn.SetDeadline(now)
+	})
+	defer stop()
+	errc := make(chan error, 2)
+	go cp.run(errc)
+	go sp.run(errc)
+	first := <-errc
+	clean := errors.Is(first, errTerminate)
+	// Unblock the other pump: on a clean Terminate the server pump is idle
+	// or still owes responses, which makes the connection not reusable.
+	reusable := clean && cp.q.empty()
+	s.client.SetReadDeadline(time.Now())
+	up.conn.SetReadDeadline(time.Now())
+	<-errc
+	if !clean {
+		s.reportFatal(first)
+	}
+	stats := relayStats{statements: cp.statements, denied: cp.denied + sp.denied, rows: sp.rows}
+	s.release(ctx, up, reusable && !sp.inCopy && sp.txStatus != 0, sp.txStatus)
+	s.upMu.Lock()
+	s.up = nil
+	s.upMu.Unlock()
+	if clean || errors.Is(first, io.EOF) {
+		return stats, nil // a client that just hangs up is not an error
+	}
+	return stats, first
+}
+
+var (
+	errTerminate    = errors.New("client terminated")
+	errUpstreamGone = errors.New("upstream connection lost")
+)
+
+
+// reportFatal tells the client why its session ends, when it can still hear.
+func (s *session) reportFatal(err error) {
+	var pe *protoError
+	var msg *pgproto3.ErrorResponse
+	switch {
+	case errors.As(err, &pe):
+		msg = &pgproto3.ErrorResponse{Severity: "FATAL", Code: codeProtocolViolation, Message: "protocol violation: " + pe.msg,
+			Hint: "the client sent a message sandgate cannot accept; the session is closed, other sessions are not affected"}
+	case errors.Is(err, errUpstreamGone):
+		msg = &pgproto3.ErrorResponse{Severity: "FATAL", Code: codeAdminShutdown, Message: "the connection to the database was lost",
+			Hint: "the database restarted or is down; reconnect — sandgate will open a new connection"}
+	case errors.Is(err, errIdle):
+		msg = &pgproto3.ErrorResponse{Severity: "FATAL", Code: "57P05", Message: "closing the session after its idle timeout"}
+	default:
+		return
+	}
+	msg.SeverityUnlocalized = msg.Severity
+	buf, _ := msg.Encode(nil)
+	s.writeMu.Lock()
+	s.client.SetWriteDeadline(time.Now().Add(time.Second))
+	s.client.Write(buf)
+	s.writeMu.Unlock()
+}
+
+var errIdle = errors.New("idle timeout")
+
+// release resets the upstream connection and pools it, or closes it.
+func (s *session) release(ctx context.Context, up *serverConn, reusable bool, txStatus byte) {
+	if !reusable || s.srv.cfg.PoolIdlePerKey == 0 {
+		up.conn.Close()
+		return
+	}
+	up.conn.SetDeadline(time.Time{})
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var err error
+	if txStatus != 'I' {
+		err = simpleExchange(rctx, up, "ROLLBACK", nil)
+	}
+	if err == nil {
+		err = simpleExchange(rctx, up, "DISCARD ALL", nil)
+	}
+	if err != nil {
+		s.log.Info("upstream connection not reusable", "err", err)
+		up.conn.Close()
+		return
+	}
+	s.srv.pool.put(up)
+}

@@ -1,0 +1,419 @@
+package pgwire
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/sandgate/sandgate/policy"
+)
+
+// serverPump relays upstream→client, applying the plan of each result.
+type serverPump struct {
+	s   *session
+	up  *serverConn
+	in  *frameReader
+	q   *queue
+	out []byte
+	ctx context.Context
+
+	stmts   map[string]*prepared
+	portals map[string]*portal
+	plans   [2]map[string]*resultPlan // by Strict, keyed by RowDescription body
+
+	cur       *resultPlan // plan of the rows now streaming; nil passes them
+	curFmts   []int16     // result formats of the rows now streaming
+	curStrict bool        // the statement now running reads protected tables
+	copyPlan  *copyPlan
+	inCopy    bool
+
+	skipping  bool           // swallow everything until ReadyForQuery
+	skipErr   *policy.Denial // sent before that ReadyForQuery
+	heldParse bool           // a ParseComplete waits for the internal Describe
+	txStatus  byte
+
+	denied, rows int64
+
+	rd      pgproto3.RowDescription
+	typeMap *pgtype.Map
+	scratch []byte
+}
+
+type prepared struct {
+	stmt   *policy.Statement
+	plan   *resultPlan
+	denial *policy.Denial
+}
+
+type portal struct {
+	prep    *prepared
+	formats []int16
+}
+
+func newServerPump(s *session, up *serverConn, q *queue) *serverPump {
+	return &serverPump{s: s, up: up, q: q, ctx: context.Background(),
+		in:    newFrameReader(up.conn, 32<<10, s.srv.cfg.MaxServerMessageBytes),
+		stmts: map[string]*prepared{}, portals: map[string]*portal{},
+		plans: [2]map[string]*resultPlan{{}, {}}, txStatus: 'I'}
+}
+
+func (p *serverPump) run(errc chan<- error) { errc <- p.loop() }
+
+func (p *serverPump) loop() error {
+	p.out = make([]byte, 0, 32<<10)
+	for {
+		if p.in.buffered() == 0 {
+			if err := p.flush(); err != nil {
+				return err
+			}
+		}
+		typ, body, err := p.in.next()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return err // the relay is stopping
+			}
+			return fmt.Errorf("%w: %v", errUpstreamGone, err)
+		}
+		if err := p.handle(typ, body); err != nil {
+			return err
+		}
+	}
+}
+
+func (p *serverPump) flush() error {
+	if len(p.out) == 0 {
+		return nil
+	}
+	p.s.writeMu.Lock()
+	_, err := p.s.client.Write(p.out)
+	p.s.writeMu.Unlock()
+	p.out = p.out[:0]
+	if err != nil {
+		return fmt.Errorf("write to client: %w", err)
+	}
+	return nil
+}
+
+// emit forwards a message unless the pump is skipping.
+func (p *serverPump) emit(typ byte, body []byte) {
+	if !p.skipping {
+		p.out = appendMsg(p.out, typ, body)
+	}
+}
+
+func (p *serverPump) handle(typ byte, body []byte) error {
+	switch typ {
+	case 'D':
+		return p.onDataRow(body)
+	case 'Z':
+		return p.onReady(body)
+	case 'T':
+		return p.onRowDescription(body)
+	case 'C', 'I', 's':
+		p.cur, p.copyPlan, p.inCopy = nil, nil, false
+		if front := p.q.front(); front != nil && front.kind == 'E' {
+			p.q.pop()
+		}
+		p.emit(typ, body)
+	case '1':
+		return p.onParseComplete(body)
+	case '2':
+		if b := p.q.pop(); b != nil && b.kind == 'B' {
+			p.portals[b.name] = &portal{prep: p.stmts[b.stmtName], formats: b.formats}
+		}
+		p.emit(typ, body)
+	case '3':
+		if c := p.q.pop(); c != nil && c.kind == 'C' {
+			if c.target == 'S' {
+				delete(p.stmts, c.name)
+			} else {
+				delete(p.portals, c.name)
+			}
+		}
+		p.emit(typ, body)
+	case 't':
+		if d := p.q.front(); d == nil || !d.internal {
+			p.emit(typ, body)
+		}
+	case 'n':
+		return p.onNoData(body)
+	case 'E':
+		return p.onError(body)
+	case 'N':
+		p.emitNotice(body)
+	case 'H':
+		return p.onCopyOut(body)
+	case 'd':
+		return p.onCopyData(body)
+	case 'c':
+		p.emit(typ, body)
+	case 'S', 'A':
+		p.emit(typ, body)
+	case 'G', 'W':
+		// COPY FROM and replication are refused before they reach the
+		// server; if one starts anyway, end the session rather than relay it.
+		return &protoError{msg: "the server started a COPY that sandgate does not relay"}
+	default:
+		return fmt.Errorf("%w: unexpected message %q from the server", errUpstreamGone, typ)
+	}
+	return nil
+}
+
+func (p *serverPump) onReady(body []byte) error {
+	if len(body) == 1 {
+		p.txStatus = body[0]
+	}
+	p.q.pop() // the Query or Sync this answers
+	p.portals[""] = nil
+	p.cur, p.copyPlan, p.inCopy, p.curStrict = nil, nil, false, false
+	if p.skipping {
+		p.skipping = false
+		p.sendDenial(p.skipErr)
+		p.skipErr = nil
+	}
+	p.emit('Z', body)
+	return nil
+}
+
+// skipToReady refuses the rest of the current query or pipeline: the client
+// sees one error, then ReadyForQuery.
+func (p *serverPump) skipToReady(d *policy.Denial) {
+	if p.skipping {
+		return
+	}
+	p.denied++
+	p.s.log.Info("result denied", "rule", d.Rule, "reason", d.Msg)
+	p.skipping, p.skipErr = true, d
+}
+
+func (p *serverPump) sendDenial(d *policy.Denial) {
+	if d == nil {
+		return
+	}
+	e := pgproto3.ErrorResponse{Severity: "ERROR", SeverityUnlocalized: "ERROR", Code: d.Code,
+		Message: d.Msg, Hint: d.Hint, Detail: "sandgate rule: " + d.Rule}
+	p.out, _ = e.Encode(p.out)
+}
+
+func (p *serverPump) onParseComplete(body []byte) error {
+	pp := p.q.pop()
+	if pp == nil || pp.kind != 'P' {
+		p.emit('1', body)
+		return nil
+	}
+	p.stmts[pp.name] = &prepared{stmt: pp.stmt}
+	if next := p.q.front(); next != nil && next.internal {
+		p.heldParse = true // released by the internal Describe's answer
+		return nil
+	}
+	p.emit('1', body)
+	return nil
+}
+
+// releaseParse answers the held ParseComplete: a statement whose columns
+// the policy refuses fails at Parse, as it would on the server.
+func (p *serverPump) releaseParse(prep *prepared) {
+	if !p.heldParse {
+		return
+	}
+	p.heldParse = false
+	if prep != nil && prep.denial != nil {
+		p.skipToReady(prep.denial)
+		return
+	}
+	p.emit('1', nil)
+}
+
+func (p *serverPump) onNoData(body []byte) error {
+	d := p.q.pop()
+	if d != nil && d.internal {
+		prep := p.stmts[d.name]
+		if prep != nil {
+			prep.plan = &resultPlan{}
+		}
+		p.releaseParse(prep)
+		return nil
+	}
+	p.emit('n', body)
+	return nil
+}
+
+func (p *serverPump) onError(body []byte) error {
+	front := p.q.front()
+	var denial *policy.Denial
+	strict := p.curStrict
+	if front != nil {
+		switch front.kind {
+		case 'Q':
+			denial = front.denial
+			strict = strict || (front.stmt != nil && front.stmt.Strict)
+		case 'S':
+		default:
+			// Extended protocol: the server skips to Sync.
+			if front.kind == 'P' {
+				denial = front.denial
+				strict = strict || (front.stmt != nil && front.stmt.Strict)
+			}
+			for f := p.q.front(); f != nil && f.kind != 'S'; f = p.q.front() {
+				p.q.pop()
+			}
+			if p.heldParse {
+				p.heldParse = false
+			}
+		}
+	}
+	p.cur, p.copyPlan, p.inCopy = nil, nil, false
+	if p.skipping {
+		return nil
+	}
+	if denial != nil {
+		p.sendDenial(denial)
+		return nil
+	}
+	if strict {
+		return p.emitScrubbed('E', body)
+	}
+	p.emit('E', body)
+	return nil
+}
+
+func (p *serverPump) emitNotice(body []byte) {
+	if p.curStrict {
+		p.emitScrubbed('N', body)
+		return
+	}
+	p.emit('N', body)
+}
+
+// emitScrubbed forwards an error or notice of a statement that reads
+// protected columns with only its severity and SQLSTATE: its text could
+// quote a protected value ("invalid input syntax for type integer: …").
+func (p *serverPump) emitScrubbed(typ byte, body []byte) error {
+	var e pgproto3.ErrorResponse
+	if err := e.Decode(body); err != nil {
+		return fmt.Errorf("%w: malformed error response: %v", errUpstreamGone, err)
+	}
+	clean := pgproto3.ErrorResponse{Severity: e.Severity, SeverityUnlocalized: e.SeverityUnlocalized, Code: e.Code,
+		Message: fmt.Sprintf("the statement failed in the database (SQLSTATE %s); sandgate withholds the server's message because the statement reads protected columns", e.Code),
+		Hint:    "check the statement's casts and conditions on protected columns"}
+	start := len(p.out)
+	if typ == 'N' {
+		p.out, _ = (*pgproto3.NoticeResponse)(&clean).Encode(p.out)
+	} else {
+		p.out, _ = clean.Encode(p.out)
+	}
+	if p.skipping {
+		p.out = p.out[:start]
+	}
+	return nil
+}
+
+func (p *serverPump) onRowDescription(body []byte) error {
+	front := p.q.front()
+	if front == nil {
+		return fmt.Errorf("%w: RowDescription with nothing pending", errUpstreamGone)
+	}
+	switch front.kind {
+	case 'Q':
+		st := front.stmt
+		p.curStrict = st != nil && st.Strict
+		rp, err := p.planFor(body, st)
+		if err != nil {
+			p.skipToReady(asDenial(err))
+			return nil
+		}
+		p.cur, p.curFmts = rp, rp.formats
+		p.emitRowDescription(body, rp)
+	case 'D':
+		p.q.pop()
+		if front.target == 'S' {
+			return p.describedStatement(front, body)
+		}
+		pt := p.portals[front.name]
+		var st *policy.Statement
+		if pt != nil && pt.prep != nil {
+			st = pt.prep.stmt
+		}
+		rp, err := p.planFor(body, st)
+		if err != nil {
+			p.skipToReady(asDenial(err))
+			return nil
+		}
+		p.emitRowDescription(body, rp)
+	default:
+		return fmt.Errorf("%w: unexpected RowDescription", errUpstreamGone)
+	}
+	return nil
+}
+
+func (p *serverPump) describedStatement(d *pending, body []byte) error {
+	prep := p.stmts[d.name]
+	var st *policy.Statement
+	if prep != nil {
+		st = prep.stmt
+	}
+	rp, err := p.planFor(body, st)
+	if prep != nil {
+		prep.plan, prep.denial = rp, nil
+		if err != nil {
+			prep.denial = asDenial(err)
+		}
+	}
+	if d.internal {
+		p.releaseParse(prep)
+		return nil
+	}
+	if err != nil {
+		p.skipToReady(asDenial(err))
+		return nil
+	}
+	p.emitRowDescription(body, rp)
+	return nil
+}
+
+func (p *serverPump) emitRowDescription(body []byte, rp *resultPlan) {
+	if rp.rewritten != nil {
+		p.emit('T', rp.rewritten)
+		return
+	}
+	p.emit('T', body)
+}
+
+// onDataRow applies the current plan. Rows of an Execute take the plan of
+// their portal, learnt from the statement's Describe.
+func (p *serverPump) onDataRow(body []byte) error {
+	if p.skipping {
+		return nil
+	}
+	p.rows++
+	if p.cur == nil {
+		if front := p.q.front(); front != nil && front.kind == 'E' {
+			pt := p.portals[front.name]
+			if pt == nil || pt.prep == nil || pt.prep.plan == nil {
+				p.skipToReady(&policy.Denial{Code: policy.CodeInsufficientPrivilege, Rule: "unplanned",
+					Msg: "sandgate could not identify the columns of this result", Hint: "prepare the statement with Parse before executing it"})
+				return nil
+			}
+			p.curStrict = pt.prep.stmt != nil && pt.prep.stmt.Strict
+			p.cur, p.curFmts = pt.prep.plan, pt.formats
+		}
+	}
+	if p.cur == nil || !p.cur.any {
+		p.out = appendMsg(p.out, 'D', body)
+		return nil
+	}
+	out, err := p.cur.rewriteRow(p.out, body, p.curFmts, p)
+	if err != nil {
+		p.skipToReady(asDenial(err))
+		return nil
+	}
+	p.out = out
+	return nil
+}
+
+var _ = bytes.Equal

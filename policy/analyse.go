@@ -1,0 +1,230 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// stmtKind classifies a statement for the coarse interim checks.
+type stmtKind int
+
+const (
+	kindRead    stmtKind = iota // SELECT, VALUES, cursors over them, EXECUTE
+	kindSession                 // transaction control, SHOW, DISCARD, LISTEN…
+	kindSet                     // SET / RESET of a parameter
+	kindCopyOut                 // COPY … TO STDOUT
+	kindDenied                  // anything else: writes, DDL, server files
+)
+
+// analysis is what the parser tells about one statement text; it does not
+// depend on the sandbox, so it is cached across sandboxes.
+type analysis struct {
+	stmts     []stmtInfo
+	relations []relRef
+	functions []string // lower-case, last name component
+	parseErr  error
+}
+
+type stmtInfo struct {
+	kind     stmtKind
+	tag      string // parse-tree node name, e.g. "InsertStmt"
+	setParam string
+	copy     *copyInfo
+}
+
+type copyInfo struct {
+	rel     relRef
+	hasRel  bool
+	columns []string
+	format  string // text, csv or binary
+	header  bool
+	custom  bool // options besides format and header (delimiter, quote…)
+}
+
+type relRef struct {
+	schema, name string
+	cte          bool // names a CTE of the statement
+}
+
+// analyser caches analyses by normalised text.
+type analyser struct {
+	mu    sync.RWMutex
+	cache map[string]*analysis
+	max   int
+	bufs  sync.Pool
+}
+
+var defaultAnalyser = &analyser{cache: map[string]*analysis{}, max: 10000,
+	bufs: sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}}
+
+func (a *analyser) analyse(sql string) *analysis {
+	bp := a.bufs.Get().(*[]byte)
+	key := Normalise((*bp)[:0], sql)
+	a.mu.RLock()
+	an := a.cache[string(key)]
+	a.mu.RUnlock()
+	if an != nil {
+		*bp = key
+		a.bufs.Put(bp)
+		return an
+	}
+	an = parseAnalysis(sql)
+	a.mu.Lock()
+	if len(a.cache) >= a.max {
+		clear(a.cache) // crude but bounded; statements are re-parsed on demand
+	}
+	a.cache[string(key)] = an
+	a.mu.Unlock()
+	*bp = key
+	a.bufs.Put(bp)
+	return an
+}
+
+func parseAnalysis(sql string) *analysis {
+	tree, err := pg_query.Parse(sql)
+	if err != nil {
+		return &analysis{parseErr: err}
+	}
+	an := &analysis{}
+	ctes := map[string]bool{}
+	for _, raw := range tree.Stmts {
+		if raw.Stmt == nil {
+			continue
+		}
+		an.stmts = append(an.stmts, classify(raw.Stmt))
+		walk(raw.Stmt.ProtoReflect(), func(m protoreflect.Message) {
+			switch n := m.Interface().(type) {
+			case *pg_query.RangeVar:
+				an.relations = append(an.relations, relRef{schema: n.Schemaname, name: n.Relname})
+			case *pg_query.FuncCall:
+				if k := len(n.Funcname); k > 0 {
+					an.functions = append(an.functions, strings.ToLower(n.Funcname[k-1].GetString_().GetSval()))
+				}
+			case *pg_query.CommonTableExpr:
+				ctes[n.Ctename] = true
+			}
+		})
+	}
+	for i, r := range an.relations {
+		if r.schema == "" && ctes[r.name] {
+			an.relations[i].cte = true
+		}
+	}
+	return an
+}
+
+// walk calls fn on every message in the tree.
+func walk(m protoreflect.Message, fn func(protoreflect.Message)) {
+	fn(m)
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsList() && fd.Message() != nil:
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				walk(l.Get(i).Message(), fn)
+			}
+		case fd.Message() != nil && !fd.IsMap():
+			walk(v.Message(), fn)
+		}
+		return true
+	})
+}
+
+func classify(n *pg_query.Node) stmtInfo {
+	tag := fmt.Sprintf("%T", n.Node)
+	tag = strings.TrimPrefix(strings.TrimPrefix(tag, "*pg_query.Node_"), "*pg_query.")
+	si := stmtInfo{tag: tag, kind: kindDenied}
+	switch s := n.Node.(type) {
+	case *pg_query.Node_SelectStmt:
+		if !hasInto(s.SelectStmt) && !hasLocking(s.SelectStmt) {
+			si.kind = kindRead
+		}
+	case *pg_query.Node_DeclareCursorStmt:
+		if sel := s.DeclareCursorStmt.Query.GetSelectStmt(); sel != nil && !hasInto(sel) {
+			si.kind = kindRead
+		}
+	case *pg_query.Node_ExecuteStmt, *pg_query.Node_FetchStmt, *pg_query.Node_ClosePortalStmt:
+		si.kind = kindRead
+	case *pg_query.Node_PrepareStmt:
+		if sel := s.PrepareStmt.Query.GetSelectStmt(); sel != nil && !hasInto(sel) {
+			si.kind = kindRead
+		}
+	case *pg_query.Node_TransactionStmt, *pg_query.Node_VariableShowStmt, *pg_query.Node_DiscardStmt,
+		*pg_query.Node_DeallocateStmt, *pg_query.Node_ListenStmt, *pg_query.Node_UnlistenStmt:
+		si.kind = kindSession
+	case *pg_query.Node_VariableSetStmt:
+		si.kind = kindSet
+		si.setParam = strings.ToLower(s.VariableSetStmt.Name)
+	case *pg_query.Node_CopyStmt:
+		si.copy = copyOf(s.CopyStmt)
+		if !s.CopyStmt.IsFrom && !s.CopyStmt.IsProgram && s.CopyStmt.Filename == "" {
+			si.kind = kindCopyOut
+		}
+	}
+	return si
+}
+
+func hasInto(s *pg_query.SelectStmt) bool {
+	if s == nil {
+		return false
+	}
+	return s.IntoClause != nil || hasInto(s.Larg) || hasInto(s.Rarg)
+}
+
+// hasLocking reports FOR UPDATE/SHARE, which takes row locks (a write).
+func hasLocking(s *pg_query.SelectStmt) bool {
+	if s == nil {
+		return false
+	}
+	return len(s.LockingClause) > 0 || hasLocking(s.Larg) || hasLocking(s.Rarg)
+}
+
+func copyOf(c *pg_query.CopyStmt) *copyInfo {
+	ci := &copyInfo{format: "text"}
+	if c.Relation != nil {
+		ci.hasRel = true
+		ci.rel = relRef{schema: c.Relation.Schemaname, name: c.Relation.Relname}
+	}
+	for _, a := range c.Attlist {
+		ci.columns = append(ci.columns, a.GetString_().GetSval())
+	}
+	for _, o := range c.Options {
+		d := o.GetDefElem()
+		if d == nil {
+			continue
+		}
+		switch d.Defname {
+		case "format":
+			ci.format = strings.ToLower(d.Arg.GetString_().GetSval())
+		case "binary":
+			ci.format = "binary"
+		case "header":
+			ci.header = optionTrue(d.Arg)
+		default:
+			ci.custom = true
+		}
+	}
+	return ci
+}
+
+// optionTrue reads a boolean COPY option: absent, true/on/1/match are true.
+func optionTrue(arg *pg_query.Node) bool {
+	if arg == nil {
+		return true
+	}
+	if b := arg.GetBoolean(); b != nil {
+		return b.Boolval
+	}
+	if i := arg.GetInteger(); i != nil {
+		return i.Ival != 0
+	}
+	switch strings.ToLower(arg.GetString_().GetSval()) {
+	case "false", "off", "0", "no":
+		return false
+	}
+	return true
+}

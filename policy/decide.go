@@ -1,0 +1,200 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Denial is a policy refusal. Its text names what was refused and never
+// contains a data value.
+type Denial struct {
+	Code string // SQLSTATE: 42501 for policy, 42601 for unparsable SQL
+	Rule string // which rule refused, e.g. "column-rule", "statement-kind"
+	Msg  string
+	Hint string
+}
+
+func (d *Denial) Error() string { return d.Msg }
+
+// SQLSTATEs used in denials.
+const (
+	CodeInsufficientPrivilege = "42501"
+	CodeSyntaxError           = "42601"
+	CodeFeatureNotSupported   = "0A000"
+)
+
+// Statement is a statement the sandbox may run, with what planning its
+// result needs to know.
+type Statement struct {
+	// Strict means the statement reads a table with protected columns, so a
+	// computed result column (an expression) cannot be proven harmless and is
+	// refused.
+	Strict bool
+	// Copy is set for COPY … TO STDOUT.
+	Copy *CopyPlan
+}
+
+// CopyPlan describes a COPY … TO STDOUT.
+type CopyPlan struct {
+	Schema, Table string   // the relation copied; empty for COPY (query)
+	Columns       []string // as listed; empty means all
+	Format        string   // text, csv or binary
+	Header        bool     // the first row is a header
+	// Custom means options besides FORMAT and HEADER (DELIMITER, QUOTE…):
+	// such output cannot be rewritten, so it may not carry a transformed
+	// column.
+	Custom bool
+}
+
+// safeParams are run-time parameters a sandbox may SET: they change
+// presentation, not what data is reachable. search_path, role and
+// session_authorization are not here on purpose.
+var safeParams = map[string]bool{
+	"application_name": true, "client_encoding": true, "datestyle": true, "timezone": true,
+	"intervalstyle": true, "extra_float_digits": true, "statement_timeout": true,
+	"lock_timeout": true, "idle_in_transaction_session_timeout": true, "client_min_messages": true,
+	"bytea_output": true, "standard_conforming_strings": true, "transaction_isolation": true,
+	"transaction_read_only": true, "default_transaction_read_only": true, "time zone": true,
+	"jit": true, "work_mem": true, "enable_seqscan": true,
+}
+
+// catalogSchemas are readable by every sandbox, except deniedCatalog.
+var catalogSchemas = map[string]bool{"pg_catalog": true, "information_schema": true}
+
+// deniedCatalog are views and tables that expose data values, other
+// sessions' statements or secrets.
+var deniedCatalog = map[string]bool{
+	"pg_statistic": true, "pg_stats": true, "pg_stats_ext": true, "pg_stats_ext_exprs": true,
+	"pg_statistic_ext_data": true, "pg_stat_statements": true, "pg_stat_statements_info": true,
+	"pg_stat_activity": true, "pg_authid": true, "pg_shadow": true, "pg_user_mapping": true,
+	"pg_user_mappings": true, "pg_largeobject": true, "pg_file_settings": true,
+	"pg_hba_file_rules": true, "pg_ident_file_mappings": true, "pg_subscription": true,
+	"pg_replication_slots": true, "pg_prepared_xacts": true,
+}
+
+// deniedFunctions read server files, reach other databases, run SQL given as
+// a string (which this analysis cannot see into), or change settings.
+var deniedFunctions = map[string]bool{
+	"pg_read_file": true, "pg_read_binary_file": true, "pg_stat_file": true, "pg_ls_dir": true,
+	"pg_ls_logdir": true, "pg_ls_waldir": true, "pg_ls_tmpdir": true, "pg_ls_archive_statusdir": true,
+	"lo_import": true, "lo_export": true, "lo_get": true, "lo_open": true, "loread": true,
+	"lo_from_bytea": true, "lo_put": true, "dblink": true, "dblink_exec": true, "dblink_connect": true,
+	"query_to_xml": true, "query_to_xmlschema": true, "query_to_xml_and_xmlschema": true,
+	"table_to_xml": true, "table_to_xmlschema": true, "table_to_xml_and_xmlschema": true,
+	"cursor_to_xml": true, "schema_to_xml": true, "database_to_xml": true,
+	"schema_to_xml_and_xmlschema": true, "database_to_xml_and_xmlschema": true,
+	"set_config": true, "pg_stat_get_activity": true, "pg_stat_get_backend_activity": true,
+	"pg_stat_statements": true, "pg_terminate_backend": true, "pg_cancel_backend": true,
+	"pg_reload_conf": true, "pg_notify": true, "pg_logical_emit_message": true,
+	"pg_mcv_list_items": true, "pg_current_logfile": true, "pg_file_write": true,
+	"pg_stat_get_backend_activity_start": true, "pg_get_backend_memory_contexts": true,
+}
+
+// CheckStatement decides whether the sandbox may run sql (one simple Query
+// message, possibly several statements, or one Parse).
+func (sb *Sandbox) CheckStatement(sql string) (*Statement, error) {
+	an := defaultAnalyser.analyse(sql)
+	if an.parseErr != nil {
+		return nil, &Denial{Code: CodeSyntaxError, Rule: "parse",
+			Msg:  "sandgate could not parse the statement: " + an.parseErr.Error(),
+			Hint: "every statement is checked with PostgreSQL's parser before it runs; fix the SQL syntax"}
+	}
+	st := &Statement{}
+	for _, s := range an.stmts {
+		if err := sb.checkKind(s, st); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range an.functions {
+		if deniedFunctions[f] || strings.HasPrefix(f, "dblink") || strings.HasPrefix(f, "lo_") || strings.HasPrefix(f, "pg_ls_") {
+			return nil, &Denial{Code: CodeInsufficientPrivilege, Rule: "function",
+				Msg:  fmt.Sprintf("function %s is not allowed in sandbox %q", f, sb.Name),
+				Hint: "it reads server files, other databases or settings, or runs SQL sandgate cannot check"}
+		}
+	}
+	for _, r := range an.relations {
+		if r.cte {
+			continue
+		}
+		t, err := sb.relation(r)
+		if err != nil {
+			return nil, err
+		}
+		if t != nil && t.protected {
+			st.Strict = true
+		}
+	}
+	if st.Copy != nil && len(an.stmts) > 1 {
+		return nil, &Denial{Code: CodeFeatureNotSupported, Rule: "copy",
+			Msg: "COPY must be the only statement in its query", Hint: "send the COPY on its own"}
+	}
+	return st, nil
+}
+
+func (sb *Sandbox) checkKind(s stmtInfo, st *Statement) error {
+	switch s.kind {
+	case kindRead, kindSession:
+		return nil
+	case kindSet:
+		if safeParams[s.setParam] || s.setParam == "" {
+			return nil
+		}
+		return &Denial{Code: CodeInsufficientPrivilege, Rule: "set-parameter",
+			Msg:  fmt.Sprintf("sandbox %q may not change the setting %s", sb.Name, s.setParam),
+			Hint: "it can change what data a statement reaches; ask the gateway's operators if you need it"}
+	case kindCopyOut:
+		cp := &CopyPlan{Format: s.copy.format, Columns: s.copy.columns, Header: s.copy.header, Custom: s.copy.custom}
+		if s.copy.hasRel {
+			rn := sb.resolve(s.copy.rel)
+			cp.Schema, cp.Table = rn.schema, rn.name
+		}
+		st.Copy = cp
+		return nil
+	}
+	if s.copy != nil {
+		return &Denial{Code: CodeInsufficientPrivilege, Rule: "copy",
+			Msg:  fmt.Sprintf("sandbox %q may only COPY … TO STDOUT; COPY FROM, files and programs are refused", sb.Name),
+			Hint: "sandboxes are read-only; use \\copy in psql to write a local file"}
+	}
+	return &Denial{Code: CodeInsufficientPrivilege, Rule: "statement-kind",
+		Msg:  fmt.Sprintf("sandbox %q is read-only: %s statements are not allowed", sb.Name, strings.TrimSuffix(s.tag, "Stmt")),
+		Hint: "sandgate lets prototypes read what their policy names; writes, DDL and row locks need a policy rule"}
+}
+
+// resolve qualifies an unqualified name: a sandbox table in public first,
+// then the catalog.
+func (sb *Sandbox) resolve(r relRef) relName {
+	name := relName{strings.ToLower(r.schema), strings.ToLower(r.name)}
+	if name.schema != "" {
+		return name
+	}
+	if _, ok := sb.tables[relName{"public", name.name}]; ok {
+		return relName{"public", name.name}
+	}
+	return relName{"pg_catalog", name.name}
+}
+
+// relation checks one referenced relation; it returns the sandbox's table,
+// or nil for a readable catalog relation.
+func (sb *Sandbox) relation(r relRef) (*table, error) {
+	rn := sb.resolve(r)
+	if catalogSchemas[rn.schema] {
+		if deniedCatalog[rn.name] {
+			return nil, &Denial{Code: CodeInsufficientPrivilege, Rule: "catalog",
+				Msg:  fmt.Sprintf("%s is not readable through sandgate", rn),
+				Hint: "statistics and activity views can reveal data values or other sessions' statements"}
+		}
+		return nil, nil
+	}
+	t, ok := sb.tables[rn]
+	if !ok {
+		return nil, sb.notNamed(rn.String())
+	}
+	return t, nil
+}
+
+func (sb *Sandbox) notNamed(what string) error {
+	return &Denial{Code: CodeInsufficientPrivilege, Rule: "not-named",
+		Msg:  fmt.Sprintf("table %s is not in the policy of sandbox %q", what, sb.Name),
+		Hint: "ask your information governance team to add it to the sandbox's policy, naming the columns you need"}
+}

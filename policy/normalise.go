@@ -1,0 +1,194 @@
+package policy
+
+// Normalise returns sql with literals replaced by a NUL byte, comments
+// removed and runs of white space folded to one space, appended to dst.
+//
+// Two statements with the same normalised form differ only in the values of
+// their literals, so they name the same relations, functions and columns and
+// get the same decision: the form keys the analysis cache, which keeps the
+// PostgreSQL parser off the hot path when every simple-protocol statement
+// carries different literals. NUL cannot occur in SQL text (PostgreSQL
+// rejects it), so a placeholder never collides with the statement's own text.
+// Identifiers, quoted identifiers, keywords, operators and $n parameters are
+// kept exactly; keyword case is kept too (a cache key, not a canonical form).
+func Normalise(dst []byte, sql string) []byte {
+	space := false
+	emit := func(c byte) {
+		if space && len(dst) > 0 {
+			dst = append(dst, ' ')
+		}
+		space = false
+		dst = append(dst, c)
+	}
+	for i := 0; i < len(sql); {
+		c := sql[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+			space = true
+			i++
+		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
+			for i < len(sql) && sql[i] != '\n' {
+				i++
+			}
+			space = true
+		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':
+			i = skipBlockComment(sql, i)
+			space = true
+		case c == '\'':
+			i = skipString(sql, i, false)
+			emit(0)
+		case (c == 'e' || c == 'E') && i+1 < len(sql) && sql[i+1] == '\'' && !identBefore(sql, i):
+			i = skipString(sql, i+1, true)
+			emit(0)
+		case (c == 'b' || c == 'B' || c == 'x' || c == 'X' || c == 'n' || c == 'N') && i+1 < len(sql) && sql[i+1] == '\'' && !identBefore(sql, i):
+			i = skipString(sql, i+1, false)
+			emit(0)
+		case (c == 'u' || c == 'U') && i+2 < len(sql) && sql[i+1] == '&' && sql[i+2] == '\'' && !identBefore(sql, i):
+			i = skipString(sql, i+2, false)
+			emit(0)
+		case c == '"':
+			j := skipQuotedIdent(sql, i)
+			for k := i; k < j; k++ {
+				emit(sql[k])
+			}
+			i = j
+		case c == '$':
+			if j, ok := dollarQuote(sql, i); ok {
+				i = j
+				emit(0)
+				continue
+			}
+			emit(c)
+			i++
+		case isDigit(c) && !identBefore(sql, i), c == '.' && i+1 < len(sql) && isDigit(sql[i+1]) && !identBefore(sql, i):
+			i = skipNumber(sql, i)
+			emit(0)
+		default:
+			emit(c)
+			i++
+		}
+	}
+	return dst
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isIdentChar(c byte) bool {
+	return c == '_' || c == '$' || isDigit(c) || (c|0x20 >= 'a' && c|0x20 <= 'z') || c >= 0x80
+}
+
+// identBefore reports whether sql[i] continues an identifier (t1, $1).
+func identBefore(sql string, i int) bool { return i > 0 && isIdentChar(sql[i-1]) }
+
+func skipBlockComment(sql string, i int) int {
+	depth := 0
+	for i < len(sql) {
+		switch {
+		case sql[i] == '/' && i+1 < len(sql) && sql[i+1] == '*':
+			depth++
+			i += 2
+		case sql[i] == '*' && i+1 < len(sql) && sql[i+1] == '/':
+			depth--
+			i += 2
+			if depth == 0 {
+				return i
+			}
+		default:
+			i++
+		}
+	}
+	return i
+}
+
+// skipString skips a quoted string starting at the quote at i, with ''
+// doubling and, when backslash is set, backslash escapes. (Adjacent strings
+// that the SQL standard joins become adjacent placeholders.)
+func skipString(sql string, i int, backslash bool) int {
+	i++
+	for i < len(sql) {
+		c := sql[i]
+		switch {
+		case backslash && c == '\\':
+			i += 2
+		case c == '\'' && i+1 < len(sql) && sql[i+1] == '\'':
+			i += 2
+		case c == '\'':
+			return i + 1
+		default:
+			i++
+		}
+	}
+	return i
+}
+
+func skipQuotedIdent(sql string, i int) int {
+	i++
+	for i < len(sql) {
+		if sql[i] == '"' {
+			if i+1 < len(sql) && sql[i+1] == '"' {
+				i += 2
+				continue
+			}
+			return i + 1
+		}
+		i++
+	}
+	return i
+}
+
+// dollarQuote recognises $tag$…$tag$ at i and returns the index after it.
+func dollarQuote(sql string, i int) (int, bool) {
+	if identBefore(sql, i) {
+		return 0, false
+	}
+	j := i + 1
+	for j < len(sql) && sql[j] != '$' {
+		c := sql[j]
+		if !(c == '_' || (c|0x20 >= 'a' && c|0x20 <= 'z') || c >= 0x80 || (j > i+1 && isDigit(c))) {
+			return 0, false
+		}
+		j++
+	}
+	if j >= len(sql) {
+		return 0, false
+	}
+	tag := sql[i : j+1]
+	for k := j + 1; k+len(tag) <= len(sql); k++ {
+		if sql[k:k+len(tag)] == tag {
+			return k + len(tag), true
+		}
+	}
+	return len(sql), true
+}
+
+func skipNumber(sql string, i int) int {
+	if sql[i] == '0' && i+1 < len(sql) && (sql[i+1]|0x20 == 'x' || sql[i+1]|0x20 == 'o' || sql[i+1]|0x20 == 'b') {
+		i += 2
+		for i < len(sql) && (isDigit(sql[i]) || sql[i] == '_' || (sql[i]|0x20 >= 'a' && sql[i]|0x20 <= 'f')) {
+			i++
+		}
+		return i
+	}
+	for i < len(sql) && (isDigit(sql[i]) || sql[i] == '_') {
+		i++
+	}
+	if i < len(sql) && sql[i] == '.' && !(i+1 < len(sql) && sql[i+1] == '.') {
+		i++
+		for i < len(sql) && (isDigit(sql[i]) || sql[i] == '_') {
+			i++
+		}
+	}
+	if i < len(sql) && sql[i]|0x20 == 'e' {
+		j := i + 1
+		if j < len(sql) && (sql[j] == '+' || sql[j] == '-') {
+			j++
+		}
+		if j < len(sql) && isDigit(sql[j]) {
+			for j < len(sql) && isDigit(sql[j]) {
+				j++
+			}
+			i = j
+		}
+	}
+	return i
+}

@@ -1,0 +1,94 @@
+package policy
+
+import "fmt"
+
+// Column is one result column as the gateway identified it from the
+// server's RowDescription and its catalog.
+type Column struct {
+	Name string // the result column's name, for messages
+	// Schema, Table and Attr name the table column it comes from; Table is
+	// empty for a computed column (an expression, a literal, a function).
+	Schema, Table, Attr string
+	// Unresolved means the server named a table the catalog does not know.
+	Unresolved bool
+}
+
+// Transform rewrites one non-NULL value in its text form.
+type Transform interface {
+	// Apply appends the transformed src to dst.
+	Apply(dst, src []byte) []byte
+}
+
+// Plan says what happens to each column of one result.
+type Plan struct {
+	// Transforms has one entry per column; nil passes the value unchanged.
+	Transforms []Transform
+	// Any reports whether some column is transformed.
+	Any bool
+}
+
+// PlanColumns plans a result of st. A column the policy does not allow is a
+// Denial.
+func (sb *Sandbox) PlanColumns(st *Statement, cols []Column) (*Plan, error) {
+	p := &Plan{Transforms: make([]Transform, len(cols))}
+	for i, c := range cols {
+		tr, err := sb.planColumn(st, c)
+		if err != nil {
+			return nil, err
+		}
+		if tr != nil {
+			p.Transforms[i] = tr
+			p.Any = true
+		}
+	}
+	return p, nil
+}
+
+func (sb *Sandbox) planColumn(st *Statement, c Column) (Transform, error) {
+	switch {
+	case c.Unresolved:
+		return nil, &Denial{Code: CodeInsufficientPrivilege, Rule: "unresolved",
+			Msg:  fmt.Sprintf("result column %q comes from a table sandgate cannot identify", c.Name),
+			Hint: "the table may have just been created or altered; try again, and if it persists tell the gateway's operators"}
+	case c.Table == "":
+		if st != nil && st.Strict {
+			return nil, &Denial{Code: CodeInsufficientPrivilege, Rule: "computed-column",
+				Msg: fmt.Sprintf("result column %q is computed by an expression, and the statement reads a table with protected columns in sandbox %q",
+					c.Name, sb.Name),
+				Hint: "select table columns directly (they are pseudonymised as the policy says) and compute in your application"}
+		}
+		return nil, nil
+	case catalogSchemas[c.Schema]:
+		if deniedCatalog[c.Table] {
+			return nil, &Denial{Code: CodeInsufficientPrivilege, Rule: "catalog",
+				Msg: fmt.Sprintf("%s.%s is not readable through sandgate", c.Schema, c.Table)}
+		}
+		return nil, nil
+	}
+	t, ok := sb.tables[relName{c.Schema, c.Table}]
+	if !ok {
+		return nil, sb.notNamed(c.Schema + "." + c.Table)
+	}
+	rule, ok := t.columns[c.Attr]
+	if !ok {
+		return nil, &Denial{Code: CodeInsufficientPrivilege, Rule: "not-named",
+			Msg: fmt.Sprintf("column %s.%s.%s is not in the policy of sandbox %q", c.Schema, c.Table, c.Attr, sb.Name),
+			Hint: "list the columns you need instead of *, or ask your information governance team to add this one"}
+	}
+	switch rule {
+	case Allow:
+		return nil, nil
+	case Hash:
+		return sb.hash, nil
+	}
+	return nil, &Denial{Code: CodeInsufficientPrivilege, Rule: "column-deny",
+		Msg: fmt.Sprintf("column %s.%s.%s is denied to sandbox %q", c.Schema, c.Table, c.Attr, sb.Name),
+		Hint: "leave it out of the query; if the prototype needs it, ask your information governance team for a pseudonymised form"}
+}
+
+// TableColumns returns the rules of a sandbox table's columns, for COPY
+// planning: ok is false when the sandbox does not name the table.
+func (sb *Sandbox) HasTable(schema, name string) bool {
+	_, ok := sb.tables[relName{schema, name}]
+	return ok
+}

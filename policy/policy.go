@@ -1,0 +1,349 @@
+// Package policy holds the rules that decide what a sandbox may see.
+//
+// A policy file (YAML, version 1) names each sandbox, the credentials its
+// prototype authenticates with, the database it reads, and per table the rule
+// of every column it may receive: allow (raw), hash (a keyed one-way
+// pseudonym) or deny. Anything the file does not name is denied. Files
+// compile into an immutable *Set; a gateway asks the Set's sandboxes to check
+// each statement (CheckStatement) and to plan each result's columns
+// (PlanColumns).
+//
+// This is the interim policy of the wire gateway: statement analysis is
+// coarse (statement kinds, relations and functions, through PostgreSQL's own
+// parser), and column rules are applied to what the server says each result
+// column is. It deliberately leaves out predicate analysis, row filters and
+// the Tink transforms, which the full policy engine adds.
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Rule is what happens to one column.
+type Rule int
+
+const (
+	// Deny refuses any statement that would return the column.
+	Deny Rule = iota
+	// Allow passes the value unchanged.
+	Allow
+	// Hash replaces the value by a keyed one-way pseudonym.
+	Hash
+)
+
+func (r Rule) String() string {
+	switch r {
+	case Allow:
+		return "allow"
+	case Hash:
+		return "hash"
+	default:
+		return "deny"
+	}
+}
+
+func parseRule(s string) (Rule, bool) {
+	switch s {
+	case "allow":
+		return Allow, true
+	case "hash":
+		return Hash, true
+	case "deny":
+		return Deny, true
+	}
+	return Deny, false
+}
+
+// Set is a compiled, immutable policy.
+type Set struct {
+	sandboxes map[string]*Sandbox
+	names     []string
+}
+
+// Sandbox is one sandbox's compiled rules.
+type Sandbox struct {
+	Name           string
+	Owner          string
+	Purpose        string
+	Database       string
+	Verifier       string // SCRAM-SHA-256 verifier, PostgreSQL's format
+	MaxConnections int    // 0 means the gateway's default
+	tables         map[relName]*table
+	hash           *hasher
+}
+
+type relName struct{ schema, name string }
+
+func (r relName) String() string { return r.schema + "." + r.name }
+
+type table struct {
+	name      relName
+	columns   map[string]Rule
+	protected bool // some column is not Allow
+}
+
+// Sandbox returns the named sandbox, or nil.
+func (s *Set) Sandbox(name string) *Sandbox {
+	if s == nil {
+		return nil
+	}
+	return s.sandboxes[name]
+}
+
+// Names lists the sandboxes in name order.
+func (s *Set) Names() []string { return append([]string(nil), s.names...) }
+
+// Options carry what a policy needs besides its files.
+type Options struct {
+	// HashKey keys the hash rule (at least 32 bytes). Each sandbox derives its
+	// own subkey from it, so hashes differ across sandboxes.
+	HashKey []byte
+}
+
+// file is the YAML form. Domain types above carry no tags.
+type file struct {
+	Version   int           `yaml:"version"`
+	Sandboxes []sandboxYAML `yaml:"sandboxes"`
+}
+
+type sandboxYAML struct {
+	Name             string                       `yaml:"name"`
+	Owner            string                       `yaml:"owner"`
+	Purpose          string                       `yaml:"purpose"`
+	Database         string                       `yaml:"database"`
+	PasswordVerifier string                       `yaml:"password_verifier"`
+	MaxConnections   int                          `yaml:"max_connections"`
+	Tables           map[string]map[string]string `yaml:"tables"`
+}
+
+// Error is one problem in a policy file, with its position.
+type Error struct {
+	File   string
+	Line   int
+	Column int
+	Msg    string
+	Hint   string
+}
+
+func (e *Error) Error() string {
+	s := fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Msg)
+	if e.Hint != "" {
+		s += " (" + e.Hint + ")"
+	}
+	return s
+}
+
+// ErrInvalid is wrapped by every error about a policy's content.
+var ErrInvalid = errors.New("invalid policy")
+
+// LoadFiles reads and compiles policy files. Every problem in every file is
+// reported, joined.
+func LoadFiles(opts Options, paths ...string) (*Set, error) {
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("%w: no policy file given", ErrInvalid)
+	}
+	var srcs []Source
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("read policy: %w", err)
+		}
+		srcs = append(srcs, Source{Name: p, Data: b})
+	}
+	return Compile(opts, srcs...)
+}
+
+// Source is one policy file's name and content.
+type Source struct {
+	Name string
+	Data []byte
+}
+
+// Compile parses and validates sources into a Set.
+func Compile(opts Options, srcs ...Source) (*Set, error) {
+	if len(opts.HashKey) < 32 {
+		return nil, errors.New("policy: hash key must be at least 32 bytes")
+	}
+	set := &Set{sandboxes: map[string]*Sandbox{}}
+	var errs []error
+	for _, src := range srcs {
+		errs = append(errs, set.add(opts, src)...)
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w:\n%w", ErrInvalid, errors.Join(errs...))
+	}
+	for n := range set.sandboxes {
+		set.names = append(set.names, n)
+	}
+	sort.Strings(set.names)
+	return set, nil
+}
+
+func (s *Set) add(opts Options, src Source) []error {
+	var root yaml.Node
+	if err := yaml.Unmarshal(src.Data, &root); err != nil {
+		return []error{yamlError(src.Name, err)}
+	}
+	if len(root.Content) == 0 {
+		return []error{&Error{File: src.Name, Line: 1, Column: 1, Msg: "empty policy file",
+			Hint: "start with 'version: 1' and a 'sandboxes:' list"}}
+	}
+	var f file
+	dec := yaml.NewDecoder(strings.NewReader(string(src.Data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return []error{yamlError(src.Name, err)}
+	}
+	at := func(n *yaml.Node, msg, hint string) error {
+		return &Error{File: src.Name, Line: n.Line, Column: n.Column, Msg: msg, Hint: hint}
+	}
+	doc := root.Content[0]
+	if f.Version != 1 {
+		return []error{at(doc, fmt.Sprintf("version must be 1, got %d", f.Version), "add 'version: 1' at the top")}
+	}
+	sbNodes := lookup(doc, "sandboxes")
+	var errs []error
+	for i, sy := range f.Sandboxes {
+		node := doc
+		if sbNodes != nil && i < len(sbNodes.Content) {
+			node = sbNodes.Content[i]
+		}
+		sb, es := compileSandbox(opts, sy, node, at)
+		errs = append(errs, es...)
+		if sb == nil {
+			continue
+		}
+		if _, dup := s.sandboxes[sb.Name]; dup {
+			errs = append(errs, at(node, fmt.Sprintf("sandbox %q is defined twice", sb.Name), "give each sandbox a unique name"))
+			continue
+		}
+		s.sandboxes[sb.Name] = sb
+	}
+	return errs
+}
+
+type posErr func(n *yaml.Node, msg, hint string) error
+
+func compileSandbox(opts Options, sy sandboxYAML, node *yaml.Node, at posErr) (*Sandbox, []error) {
+	var errs []error
+	if sy.Name == "" || !validIdent(sy.Name) {
+		errs = append(errs, at(node, fmt.Sprintf("sandbox name %q is not a valid role name", sy.Name),
+			"use lower-case letters, digits and underscores; the prototype connects with this user name"))
+	}
+	if sy.Database == "" {
+		errs = append(errs, at(node, fmt.Sprintf("sandbox %q has no database", sy.Name), "name the upstream database it reads"))
+	}
+	if _, err := ParseVerifier(sy.PasswordVerifier); err != nil {
+		errs = append(errs, at(valueNode(node, "password_verifier"), fmt.Sprintf("sandbox %q: %v", sy.Name, err),
+			"generate one with 'sandgate passwd'; never write a plaintext password here"))
+	}
+	if sy.MaxConnections < 0 {
+		errs = append(errs, at(valueNode(node, "max_connections"), "max_connections must not be negative", ""))
+	}
+	sb := &Sandbox{Name: sy.Name, Owner: sy.Owner, Purpose: sy.Purpose, Database: sy.Database,
+		Verifier: sy.PasswordVerifier, MaxConnections: sy.MaxConnections, tables: map[relName]*table{},
+		hash: newHasher(opts.HashKey, sy.Name)}
+	tablesNode := valueNode(node, "tables")
+	for tname, cols := range sy.Tables {
+		tn := valueNode(tablesNode, tname)
+		rn, ok := parseRelName(tname)
+		if !ok {
+			errs = append(errs, at(tn, fmt.Sprintf("table %q is not schema.table or table", tname), ""))
+			continue
+		}
+		t := &table{name: rn, columns: map[string]Rule{}}
+		for cname, rule := range cols {
+			r, ok := parseRule(rule)
+			if !ok {
+				errs = append(errs, at(valueNode(tn, cname), fmt.Sprintf("column %s.%s: rule %q is not one of allow, hash, deny", rn, cname, rule), ""))
+				continue
+			}
+			t.columns[strings.ToLower(cname)] = r
+			if r != Allow {
+				t.protected = true
+			}
+		}
+		sb.tables[rn] = t
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return sb, nil
+}
+
+func parseRelName(s string) (relName, bool) {
+	parts := strings.Split(strings.ToLower(s), ".")
+	switch {
+	case len(parts) == 1 && validIdent(parts[0]):
+		return relName{"public", parts[0]}, true
+	case len(parts) == 2 && validIdent(parts[0]) && validIdent(parts[1]):
+		return relName{parts[0], parts[1]}, true
+	}
+	return relName{}, false
+}
+
+func validIdent(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for i, c := range s {
+		if c == '_' || (c >= 'a' && c <= 'z') || (i > 0 && c >= '0' && c <= '9') {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// lookup finds the value node of key in a mapping node.
+func lookup(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// valueNode is lookup that falls back to the mapping itself, so an error
+// always has a position.
+func valueNode(m *yaml.Node, key string) *yaml.Node {
+	if n := lookup(m, key); n != nil {
+		return n
+	}
+	if m == nil {
+		return &yaml.Node{Line: 1, Column: 1}
+	}
+	return m
+}
+
+func yamlError(name string, err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		var errs []error
+		for _, e := range te.Errors {
+			line := 0
+			fmt.Sscanf(e, "line %d:", &line)
+			errs = append(errs, &Error{File: name, Line: line, Column: 1, Msg: strings.TrimPrefix(e, fmt.Sprintf("line %d: ", line)),
+				Hint: "check the spelling of the key against configs/README.md"})
+		}
+		return errors.Join(errs...)
+	}
+	line := 0
+	msg := err.Error()
+	if _, e := fmt.Sscanf(msg, "yaml: line %d:", &line); e == nil {
+		msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
+		msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
+	}
+	return &Error{File: name, Line: line, Column: 1, Msg: "not valid YAML: " + msg}
+}

@@ -100,7 +100,7 @@ func skipBlockComment(sql string, i int) int {
 	return i
 }
 
-// skipString skips a quoted string starting at the quote at i, with ''
+// skipString skips a quoted string starting at the quote at i, with ”
 // doubling and, when backslash is set, backslash escapes. (Adjacent strings
 // that the SQL standard joins become adjacent placeholders.)
 func skipString(sql string, i int, backslash bool) int {

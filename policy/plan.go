@@ -72,7 +72,7 @@ func (sb *Sandbox) planColumn(st *Statement, c Column) (Transform, error) {
 	rule, ok := t.columns[c.Attr]
 	if !ok {
 		return nil, &Denial{Code: CodeInsufficientPrivilege, Rule: "not-named",
-			Msg: fmt.Sprintf("column %s.%s.%s is not in the policy of sandbox %q", c.Schema, c.Table, c.Attr, sb.Name),
+			Msg:  fmt.Sprintf("column %s.%s.%s is not in the policy of sandbox %q", c.Schema, c.Table, c.Attr, sb.Name),
 			Hint: "list the columns you need instead of *, or ask your information governance team to add this one"}
 	}
 	switch rule {
@@ -82,7 +82,7 @@ func (sb *Sandbox) planColumn(st *Statement, c Column) (Transform, error) {
 		return sb.hash, nil
 	}
 	return nil, &Denial{Code: CodeInsufficientPrivilege, Rule: "column-deny",
-		Msg: fmt.Sprintf("column %s.%s.%s is denied to sandbox %q", c.Schema, c.Table, c.Attr, sb.Name),
+		Msg:  fmt.Sprintf("column %s.%s.%s is denied to sandbox %q", c.Schema, c.Table, c.Attr, sb.Name),
 		Hint: "leave it out of the query; if the prototype needs it, ask your information governance team for a pseudonymised form"}
 }
 

@@ -129,7 +129,6 @@ var (
 	errUpstreamGone = errors.New("upstream connection lost")
 )
 
-
 // reportFatal tells the client why its session ends, when it can still hear.
 func (s *session) reportFatal(err error) {
 	var pe *protoError

@@ -211,3 +211,14 @@ func (p *pool) cancel(ctx context.Context, pid uint32, secret []byte) error {
 	c.Read(b[:])
 	return nil
 }
+
+// idleCount is the number of pooled connections, for tests and metrics.
+func (p *pool) idleCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, l := range p.idle {
+		n += len(l)
+	}
+	return n
+}

@@ -1,0 +1,477 @@
+package pgwire
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"database/sql"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/lib/pq"
+)
+
+func connect(t testing.TB, dsn string) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
+func pgCode(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+func TestPsqlThroughGateway(t *testing.T) {
+	w := newWorld(t, worldOpts{tls: true})
+	run := func(sql string) string {
+		cmd := exec.Command(filepath.Join(cluster.BinDir, "psql"), "-X", "-A", "-t",
+			"host=127.0.0.1 port="+w.port()+" user=tester dbname=clinic sslmode=require", "-c", sql)
+		cmd.Env = append(os.Environ(), "PGPASSWORD="+testPassword)
+		out, _ := cmd.CombinedOutput()
+		return string(out)
+	}
+	if got := run("select patient_id, dob from patients order by 1"); !strings.Contains(got, "1|1950-01-02") {
+		t.Fatalf("allowed query: got %q, want a row 1|1950-01-02", got)
+	}
+	got := run("select nhs_number from patients where patient_id = 1")
+	if !strings.HasPrefix(got, "h_") || strings.Contains(got, secretNHS) {
+		t.Fatalf("hashed column: got %q, want an h_ pseudonym", got)
+	}
+	got = run("select family_name from patients")
+	if !strings.Contains(got, "column public.patients.family_name is denied") || strings.Contains(got, secretFamily) {
+		t.Fatalf("denied column: got %q", got)
+	}
+	got = run("select * from secrets")
+	if !strings.Contains(got, "table public.secrets is not in the policy") {
+		t.Fatalf("unnamed table: got %q", got)
+	}
+	// psql's own catalog queries keep working.
+	if got := run(`\dt`); !strings.Contains(got, "patients") {
+		t.Fatalf(`\dt: got %q`, got)
+	}
+}
+
+func TestPgxModesAgree(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	c := connect(t, w.dsn("tester", testPassword, "disable"))
+	ctx := context.Background()
+	modes := map[string]pgx.QueryExecMode{
+		"simple": pgx.QueryExecModeSimpleProtocol, "cache-statement": pgx.QueryExecModeCacheStatement,
+		"describe-exec": pgx.QueryExecModeDescribeExec, "exec": pgx.QueryExecModeExec,
+	}
+	results := map[string][]string{}
+	for name, mode := range modes {
+		rows, err := c.Query(ctx, "select patient_id, nhs_number, mrn, note from patients where patient_id >= $1 order by patient_id", mode, 1)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var got []string
+		for rows.Next() {
+			var id int32
+			var nhs, mrn, note *string
+			if err := rows.Scan(&id, &nhs, &mrn, &note); err != nil {
+				t.Fatalf("%s: scan: %v", name, err)
+			}
+			got = append(got, deref(nhs)+"|"+deref(mrn)+"|"+deref(note))
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		results[name] = got
+	}
+	want := results["simple"]
+	if len(want) != 3 || !strings.HasPrefix(want[0], "h_") || !strings.Contains(want[0], "|h_") {
+		t.Fatalf("simple: got %q, want hashed nhs_number and mrn", want)
+	}
+	if !strings.HasPrefix(want[2], "<null>|<null>|") {
+		t.Fatalf("NULLs must stay NULL: got %q", want[2])
+	}
+	for name, got := range results {
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s disagrees with simple protocol:\n got %q\nwant %q", name, got, want)
+		}
+		for _, r := range got {
+			if strings.Contains(r, secretNHS) || strings.Contains(r, secretMRN) {
+				t.Fatalf("%s leaked a protected value: %q", name, r)
+			}
+		}
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<null>"
+	}
+	return *s
+}
+
+func TestHashDiffersAcrossSandboxes(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	ctx := context.Background()
+	var a, b string
+	if err := connect(t, w.dsn("tester", testPassword, "disable")).QueryRow(ctx, "select nhs_number from patients where patient_id = 1").Scan(&a); err != nil {
+		t.Fatal(err)
+	}
+	if err := connect(t, w.dsn("other", testPassword, "disable")).QueryRow(ctx, "select nhs_number from patients where patient_id = 1").Scan(&b); err != nil {
+		t.Fatal(err)
+	}
+	if a == b {
+		t.Fatalf("sandboxes tester and other got the same pseudonym %q", a)
+	}
+}
+
+func TestDeniedColumnKeepsSessionUsable(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	c := connect(t, w.dsn("tester", testPassword, "disable"))
+	ctx := context.Background()
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
+		var s string
+		err := c.QueryRow(ctx, "select family_name from patients where patient_id = $1", mode, 1).Scan(&s)
+		if pgCode(err) != "42501" {
+			t.Fatalf("mode %v: got %v, want SQLSTATE 42501", mode, err)
+		}
+		var pe *pgconn.PgError
+		errors.As(err, &pe)
+		if !strings.Contains(pe.Message, "family_name") || pe.Hint == "" {
+			t.Fatalf("denial should name the column and give a hint: %+v", pe)
+		}
+		ensureUsable(t, c)
+	}
+	// A pipeline: the denial fails its statement and the rest of the
+	// pipeline, as PostgreSQL does; the connection stays usable.
+	b := &pgconn.Batch{}
+	b.ExecParams("select name from wards where ward_id = 1", nil, nil, nil, nil)
+	b.ExecParams("select family_name from patients", nil, nil, nil, nil)
+	b.ExecParams("select name from wards where ward_id = 2", nil, nil, nil, nil)
+	results, err := c.PgConn().ExecBatch(ctx, b).ReadAll()
+	if pgCode(err) != "42501" {
+		t.Fatalf("pipeline: got %v, want 42501", err)
+	}
+	if len(results) < 1 || len(results[0].Rows) != 1 || string(results[0].Rows[0][0]) != "Aire" {
+		t.Fatalf("pipeline: first statement should have succeeded: %+v", results)
+	}
+	ensureUsable(t, c)
+}
+
+func ensureUsable(t testing.TB, c *pgx.Conn) {
+	t.Helper()
+	var n int
+	if err := c.QueryRow(context.Background(), "select count(ward_id) from wards").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("connection not usable after an error: got %d, %v", n, err)
+	}
+}
+
+func TestWritesAndSidePathsDenied(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	c := connect(t, w.dsn("tester", testPassword, "disable"))
+	ctx := context.Background()
+	for _, q := range []string{
+		"delete from patients",
+		"insert into wards values (3, 'x')",
+		"create table t (x int)",
+		"select * from pg_stats",
+		"select pg_read_file('/etc/passwd')",
+		"copy patients from stdin",
+		"copy patients to '/tmp/x'",
+		"set search_path = evil",
+		"select nhs_number || '' from patients",
+		"select upper(note) from patients",
+		"select count(*) from patients",
+		"select row_to_json(p) from patients p",
+		"select * from patients for update",
+		"select query_to_xml('select * from patients', true, false, '')",
+	} {
+		_, err := c.Exec(ctx, q, pgx.QueryExecModeSimpleProtocol)
+		if code := pgCode(err); code != "42501" && code != "0A000" {
+			t.Errorf("%q: got %v, want a policy denial", q, err)
+		}
+	}
+	ensureUsable(t, c)
+}
+
+func TestLibPQ(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	db, err := sql.Open("postgres", w.dsn("tester", testPassword, "disable"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var nhs string
+	if err := db.QueryRow("select nhs_number from patients where patient_id = $1", 1).Scan(&nhs); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(nhs, "h_") {
+		t.Fatalf("got %q, want a pseudonym", nhs)
+	}
+	st, err := db.Prepare("select name from wards where ward_id = $1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for id, want := range map[int]string{1: "Aire", 2: "Calder"} {
+		var got string
+		if err := st.QueryRow(id).Scan(&got); err != nil || got != want {
+			t.Fatalf("ward %d: got %q, %v; want %q", id, got, err, want)
+		}
+	}
+	if _, err := db.Exec("select family_name from patients"); err == nil || !strings.Contains(err.Error(), "denied") {
+		t.Fatalf("lib/pq denied column: got %v", err)
+	}
+}
+
+func TestCopyOut(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	c := connect(t, w.dsn("tester", testPassword, "disable"))
+	ctx := context.Background()
+	copyTo := func(sql string) (string, error) {
+		var buf bytes.Buffer
+		_, err := c.PgConn().CopyTo(ctx, &buf, sql)
+		return buf.String(), err
+	}
+	var want string
+	if err := c.QueryRow(ctx, "select nhs_number from patients where patient_id = 1").Scan(&want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := copyTo("COPY patients (patient_id, nhs_number, mrn, note) TO STDOUT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(got, "1\t"+want+"\t") || strings.Contains(got, secretNHS) || strings.Contains(got, secretMRN) {
+		t.Fatalf("COPY text: got %q, want nhs_number as %s", got, want)
+	}
+	if !strings.Contains(got, `tab\tand\\nnewline`) || !strings.Contains(got, "\\N") {
+		t.Fatalf("COPY text: escapes and NULLs must survive: %q", got)
+	}
+	got, err = copyTo("COPY patients (patient_id, nhs_number) TO STDOUT WITH (FORMAT csv, HEADER)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(got, "patient_id,nhs_number\n") || !strings.Contains(got, `1,"`+want+`"`) {
+		t.Fatalf("COPY csv: got %q", got)
+	}
+	for _, q := range []string{"COPY patients TO STDOUT", "COPY (select nhs_number from patients) TO STDOUT",
+		"COPY patients (nhs_number) TO STDOUT WITH (FORMAT binary)"} {
+		if out, err := copyTo(q); pgCode(err) == "" || strings.Contains(out, secretNHS) {
+			t.Errorf("%q: got %v (output %q), want a denial", q, err, out)
+		}
+	}
+	ensureUsable(t, c)
+}
+
+func TestCancelRequest(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	c := connect(t, w.dsn("tester", testPassword, "disable"))
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Exec(context.Background(), "select pg_sleep(30)")
+		errc <- err
+	}()
+	// Cancel until the query is gone: the first request may arrive before
+	// the query starts.
+	for {
+		if err := c.PgConn().CancelRequest(context.Background()); err != nil {
+			t.Fatalf("cancel request: %v", err)
+		}
+		select {
+		case err := <-errc:
+			if pgCode(err) != "57014" {
+				t.Fatalf("got %v, want SQLSTATE 57014 (query_canceled)", err)
+			}
+			ensureUsable(t, c)
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func TestTLS(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, worldOpts{tls: true})
+	c := connect(t, w.dsn("tester", testPassword, "require"))
+	if _, ok := c.PgConn().Conn().(*tls.Conn); !ok {
+		t.Fatalf("sslmode=require: connection is %T, want *tls.Conn", c.PgConn().Conn())
+	}
+	ensureUsable(t, c)
+
+	plain := newWorld(t, worldOpts{})
+	if _, err := pgx.Connect(ctx, plain.dsn("tester", testPassword, "require")); err == nil {
+		t.Fatal("sslmode=require against a gateway without TLS should fail")
+	}
+	ensureUsable(t, connect(t, plain.dsn("tester", testPassword, "disable")))
+
+	strict := newWorld(t, worldOpts{tls: true, mutate: func(c *Config) { c.RequireTLS = true }})
+	_, err := pgx.Connect(ctx, strict.dsn("tester", testPassword, "disable"))
+	if err == nil || !strings.Contains(err.Error(), "requires TLS") {
+		t.Fatalf("plain client against RequireTLS: got %v", err)
+	}
+}
+
+func TestAuthentication(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	ctx := context.Background()
+	for _, tc := range []struct{ name, user, pass, db, code string }{
+		{"wrong password", "tester", "not-the-password", "clinic", "28P01"},
+		{"unknown sandbox", "nobody", testPassword, "clinic", "28P01"},
+		{"wrong database", "tester", testPassword, "postgres", "28000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dsn := strings.Replace(w.dsn(tc.user, tc.pass, "disable"), "/clinic?", "/"+tc.db+"?", 1)
+			_, err := pgx.Connect(ctx, dsn)
+			if pgCode(err) != tc.code {
+				t.Fatalf("got %v, want SQLSTATE %s", err, tc.code)
+			}
+		})
+	}
+}
+
+func TestConnectionLimitPerSandbox(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	for i := 0; i < 6; i++ {
+		connect(t, w.dsn("tester", testPassword, "disable"))
+	}
+	_, err := pgx.Connect(context.Background(), w.dsn("tester", testPassword, "disable"))
+	if pgCode(err) != "53300" {
+		t.Fatalf("7th connection: got %v, want 53300", err)
+	}
+	// Another sandbox is not affected.
+	ensureUsable(t, connect(t, w.dsn("other", testPassword, "disable")))
+}
+
+func TestPoolReusesAndResets(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	ctx := context.Background()
+	c1 := connect(t, w.dsn("tester", testPassword, "disable"))
+	var pid1, pid2 int
+	if err := c1.QueryRow(ctx, "select pg_backend_pid()").Scan(&pid1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c1.Exec(ctx, "set statement_timeout = '4321'"); err != nil {
+		t.Fatal(err)
+	}
+	c1.Close(ctx)
+	waitFor(t, func() bool { return w.srv.pool.idleCount() == 1 })
+	c2 := connect(t, w.dsn("tester", testPassword, "disable"))
+	if err := c2.QueryRow(ctx, "select pg_backend_pid()").Scan(&pid2); err != nil {
+		t.Fatal(err)
+	}
+	if pid1 != pid2 {
+		t.Fatalf("second session got backend %d, want the pooled %d", pid2, pid1)
+	}
+	var timeout string
+	if err := c2.QueryRow(ctx, "show statement_timeout").Scan(&timeout); err != nil || timeout != "0" {
+		t.Fatalf("statement_timeout leaked into the next session: got %q, %v", timeout, err)
+	}
+}
+
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 500; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("condition not met")
+}
+
+func TestKilledUpstream(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	ctx := context.Background()
+	c := connect(t, w.dsn("tester", testPassword, "disable"))
+	ensureUsable(t, c)
+	cluster.Kill()
+	restarted := false
+	defer func() {
+		if !restarted {
+			cluster.Restart(ctx)
+		}
+	}()
+	if _, err := c.Exec(ctx, "select 1"); err == nil {
+		t.Fatal("query on a killed upstream succeeded")
+	}
+	// While the database is down, a new client gets a clear error.
+	_, err := pgx.Connect(ctx, w.dsn("tester", testPassword, "disable"))
+	if pgCode(err) != "08001" {
+		t.Fatalf("connect while down: got %v, want 08001", err)
+	}
+	if err := cluster.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	restarted = true
+	ensureUsable(t, connect(t, w.dsn("tester", testPassword, "disable")))
+}
+
+// TestProtocolViolations plays a hostile client: after a real login it
+// sends malformed messages. The session ends with 08P01; others carry on.
+func TestProtocolViolations(t *testing.T) {
+	w := newWorld(t, worldOpts{mutate: func(c *Config) { c.MaxMessageBytes = 4096 }})
+	bystander := connect(t, w.dsn("tester", testPassword, "disable"))
+	for name, msg := range map[string][]byte{
+		"oversized":      {'Q', 0x7f, 0, 0, 0},
+		"one over limit": append([]byte{'Q', 0, 0, 0x10, 0x05}, make([]byte, 4097)...),
+		"negative len":   {'Q', 0xff, 0xff, 0xff, 0xf0},
+		"unknown type":   {'z', 0, 0, 0, 4},
+		"query no NUL":   {'Q', 0, 0, 0, 7, 'a', 'b', 'c'},
+		"bad bind":       {'B', 0, 0, 0, 6, 0, 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			conn := hijacked(t, w)
+			conn.Write(msg)
+			reply, _ := io.ReadAll(conn)
+			if !bytes.Contains(reply, []byte("08P01")) {
+				t.Fatalf("got %q, want an ErrorResponse with 08P01", reply)
+			}
+		})
+	}
+	// A message exactly at the limit is accepted (and refused by policy).
+	conn := hijacked(t, w)
+	prefix := "select 1 from patients where note = '"
+	q := append([]byte(prefix), bytes.Repeat([]byte{'x'}, 4096-len(prefix)-2)...)
+	q = append(q, '\'', 0)
+	msg := appendMsg(nil, 'Q', q)
+	conn.Write(msg)
+	buf := make([]byte, 1024)
+	n, _ := conn.Read(buf)
+	if bytes.Contains(buf[:n], []byte("08P01")) {
+		t.Fatalf("a message at exactly the limit was refused as a protocol violation: %q", buf[:n])
+	}
+	ensureUsable(t, bystander)
+}
+
+// hijacked logs in and returns the raw connection.
+func hijacked(t testing.TB, w *world) net.Conn {
+	t.Helper()
+	pc, err := pgconn.Connect(context.Background(), w.dsn("tester", testPassword, "disable"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc, err := pc.Hijack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc.Conn.SetDeadline(time.Now().Add(10 * time.Second))
+	t.Cleanup(func() { hc.Conn.Close() })
+	return hc.Conn
+}
+
+var _ sync.Mutex

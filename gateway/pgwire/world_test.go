@@ -1,0 +1,182 @@
+package pgwire
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sandgate/sandgate/internal/pgcluster"
+	"github.com/sandgate/sandgate/policy"
+)
+
+// The fixture's protected values. No byte sequence of these may reach a
+// client; tests look for them in everything a client receives.
+const (
+	secretNHS    = "9434765919"
+	secretMRN    = "12345678901"
+	secretFamily = "Zebedee-Unique"
+	testPassword = "tester-password-1"
+	upPassword   = "upstream-secret-pw"
+)
+
+var cluster *pgcluster.Cluster
+
+func TestMain(m *testing.M) {
+	ctx := context.Background()
+	var err error
+	cluster, err = pgcluster.Start(ctx, pgcluster.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start PostgreSQL:", err)
+		os.Exit(1)
+	}
+	code := 1
+	if err = loadFixture(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "fixture:", err)
+	} else {
+		code = m.Run()
+	}
+	cluster.Stop()
+	os.Exit(code)
+}
+
+func loadFixture(ctx context.Context) error {
+	if err := cluster.Exec(ctx, "postgres", fmt.Sprintf(
+		"CREATE ROLE sandgate LOGIN PASSWORD '%s'; CREATE DATABASE clinic;", upPassword)); err != nil {
+		return err
+	}
+	return cluster.Exec(ctx, "clinic", fmt.Sprintf(`
+CREATE TABLE patients (patient_id int PRIMARY KEY, nhs_number text, mrn bigint, family_name text, dob date, note text);
+INSERT INTO patients VALUES
+ (1, '%s', %s, '%s', '1950-01-02', 'first'),
+ (2, '9990000026', 22, 'Brennan', '1975-11-02', NULL),
+ (3, NULL, NULL, 'Raman', '1990-07-23', 'tab	and\nnewline');
+CREATE TABLE wards (ward_id int, name text);
+INSERT INTO wards VALUES (1, 'Aire'), (2, 'Calder');
+CREATE TABLE secrets (x text);
+INSERT INTO secrets VALUES ('top secret');
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO sandgate;
+`, secretNHS, secretMRN, secretFamily))
+}
+
+// testPolicy: sandbox tester reads patients (nhs_number and mrn hashed,
+// family_name denied) and wards; sandbox other reads the same with its own
+// hash key.
+func testPolicy(t testing.TB) *policy.Set {
+	t.Helper()
+	v, err := policy.NewVerifier(testPassword, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("version: 1\nsandboxes:\n")
+	for _, name := range []string{"tester", "other"} {
+		fmt.Fprintf(&b, `  - name: %s
+    database: clinic
+    password_verifier: %q
+    max_connections: 6
+    tables:
+      public.patients: {patient_id: allow, nhs_number: hash, mrn: hash, family_name: deny, dob: allow, note: allow}
+      wards: {ward_id: allow, name: allow}
+`, name, v.String())
+	}
+	set, err := policy.Compile(policy.Options{HashKey: []byte(strings.Repeat("k", 32))}, policy.Source{Name: "test.yaml", Data: []byte(b.String())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+// world is a running gateway in front of the test cluster.
+type world struct {
+	srv  *Server
+	addr string // the gateway's listener
+	logs *logBuffer
+}
+
+type worldOpts struct {
+	tls    bool
+	mutate func(*Config)
+}
+
+func newWorld(t testing.TB, o worldOpts) *world {
+	t.Helper()
+	set := testPolicy(t)
+	logs := &logBuffer{}
+	cfg := Config{
+		Policy:   func() *policy.Set { return set },
+		Upstream: Upstream{Host: cluster.Host, Port: cluster.Port, User: "sandgate", Password: upPassword, SSLMode: "disable"},
+		Logger:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if o.tls {
+		cfg.TLS = testTLS(t)
+	}
+	if o.mutate != nil {
+		o.mutate(&cfg)
+	}
+	srv, err := NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // the gateway's client port
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		sctx, c2 := context.WithTimeout(context.Background(), 5e9)
+		defer c2()
+		srv.Shutdown(sctx)
+		<-done
+	})
+	return &world{srv: srv, addr: ln.Addr().String(), logs: logs}
+}
+
+func (w *world) dsn(user, password, sslmode string) string {
+	return fmt.Sprintf("postgres://%s:%s@%s/clinic?sslmode=%s", user, password, w.addr, sslmode)
+}
+
+func (w *world) port() string {
+	_, p, _ := net.SplitHostPort(w.addr)
+	return p
+}
+
+// logBuffer captures the gateway's log for assertions.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func testTLS(t testing.TB) *tls.Config {
+	t.Helper()
+	dir := t.TempDir()
+	cert, key := dir+"/server.crt", dir+"/server.key"
+	if err := WriteSelfSigned(cert, key); err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}}
+}

@@ -2,8 +2,8 @@ package synth
 
 import (
 	"context"
-	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,26 +11,40 @@ import (
 	"github.com/sandgate/sandgate/internal/pgcluster"
 )
 
-// cluster is the throwaway PostgreSQL server the load tests use.
-var cluster *pgcluster.Cluster
+// cluster is the throwaway PostgreSQL server the load tests use. It starts
+// on first use, so tests that need no database (and fuzz workers) do not
+// pay for it; TestMain stops it.
+var (
+	cluster     *pgcluster.Cluster
+	clusterErr  error
+	clusterOnce sync.Once
+)
 
 func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	c, err := pgcluster.Start(ctx, pgcluster.Options{})
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start postgresql:", err)
-		os.Exit(1)
-	}
-	cluster = c
 	code := m.Run()
-	c.Stop()
+	if cluster != nil {
+		cluster.Stop()
+	}
 	os.Exit(code)
+}
+
+func startCluster(tb testing.TB) *pgcluster.Cluster {
+	tb.Helper()
+	clusterOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cluster, clusterErr = pgcluster.Start(ctx, pgcluster.Options{})
+	})
+	if clusterErr != nil {
+		tb.Fatalf("start postgresql: %v", clusterErr)
+	}
+	return cluster
 }
 
 // newDB creates a fresh database and returns a connection to it.
 func newDB(tb testing.TB, ctx context.Context, name string) *pgx.Conn {
 	tb.Helper()
+	startCluster(tb)
 	if err := cluster.Exec(ctx, "postgres", "DROP DATABASE IF EXISTS "+name+"; CREATE DATABASE "+name); err != nil {
 		tb.Fatal(err)
 	}

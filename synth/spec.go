@@ -206,12 +206,15 @@ func yamlMessage(file, m string) *SpecError {
 	if g := notFoundRe.FindStringSubmatch(e.Msg); g != nil {
 		e.Msg = fmt.Sprintf("unknown key %q in %s; the keys allowed there are: %s", g[1], shapeNames[g[2]], allowedKeys[g[2]])
 	} else if g := unmarshalRe.FindStringSubmatch(e.Msg); g != nil {
-		e.Msg = fmt.Sprintf("%s %q is the wrong kind of value here (want %s)", g[1], g[2], goTypeWord(g[3]))
+		e.Msg = fmt.Sprintf("%s %q is the wrong kind of value here (want %s)", yamlTagWord[g[1]], g[2], goTypeWord(g[3]))
 	} else {
 		e.Msg += " (check the indentation and that lists start with '- ')"
 	}
 	return e
 }
+
+var yamlTagWord = map[string]string{"str": "string", "int": "number", "float": "number",
+	"bool": "boolean", "seq": "list", "map": "mapping", "null": "empty value", "timestamp": "date"}
 
 func goTypeWord(t string) string {
 	switch {

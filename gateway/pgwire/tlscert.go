@@ -39,4 +39,3 @@ func WriteSelfSigned(certFile, keyFile string) error {
 	}
 	return os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 }
-

@@ -25,23 +25,32 @@ const (
 	upPassword   = "upstream-secret-pw"
 )
 
-var cluster *pgcluster.Cluster
+// cluster is the test PostgreSQL, started on first use (fuzz workers, which
+// run this binary many times over, never start one).
+var (
+	cluster     *pgcluster.Cluster
+	clusterOnce sync.Once
+	clusterErr  error
+)
+
+func needCluster(t testing.TB) {
+	t.Helper()
+	clusterOnce.Do(func() {
+		ctx := context.Background()
+		if cluster, clusterErr = pgcluster.Start(ctx, pgcluster.Options{}); clusterErr == nil {
+			clusterErr = loadFixture(ctx)
+		}
+	})
+	if clusterErr != nil {
+		t.Fatalf("test PostgreSQL: %v", clusterErr)
+	}
+}
 
 func TestMain(m *testing.M) {
-	ctx := context.Background()
-	var err error
-	cluster, err = pgcluster.Start(ctx, pgcluster.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start PostgreSQL:", err)
-		os.Exit(1)
+	code := m.Run()
+	if cluster != nil {
+		cluster.Stop()
 	}
-	code := 1
-	if err = loadFixture(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "fixture:", err)
-	} else {
-		code = m.Run()
-	}
-	cluster.Stop()
 	os.Exit(code)
 }
 
@@ -106,6 +115,7 @@ type worldOpts struct {
 
 func newWorld(t testing.TB, o worldOpts) *world {
 	t.Helper()
+	needCluster(t)
 	set := testPolicy(t)
 	logs := &logBuffer{}
 	cfg := Config{

@@ -161,17 +161,18 @@ func (sb *Sandbox) checkKind(s stmtInfo, st *Statement) error {
 		Hint: "sandgate lets prototypes read what their policy names; writes, DDL and row locks need a policy rule"}
 }
 
-// resolve qualifies an unqualified name: a sandbox table in public first,
-// then the catalog.
+// resolve qualifies an unqualified name as PostgreSQL would with sandgate's
+// fixed search_path: pg_catalog for pg_* names, otherwise public.
 func (sb *Sandbox) resolve(r relRef) relName {
 	name := relName{strings.ToLower(r.schema), strings.ToLower(r.name)}
 	if name.schema != "" {
 		return name
 	}
-	if _, ok := sb.tables[relName{"public", name.name}]; ok {
-		return relName{"public", name.name}
+	if strings.HasPrefix(name.name, "pg_") {
+		// PostgreSQL searches pg_catalog first, whatever search_path says.
+		return relName{"pg_catalog", name.name}
 	}
-	return relName{"pg_catalog", name.name}
+	return relName{"public", name.name}
 }
 
 // relation checks one referenced relation; it returns the sandbox's table,

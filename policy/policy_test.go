@@ -1,0 +1,222 @@
+package policy
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var testKey = bytes.Repeat([]byte{7}, 32)
+
+const testVerifier = "SCRAM-SHA-256$4096:K6cI4zRyjEzPIN3a3Nl0Ng==$6c2OaC0LGCMlyr0dA+HBBS2opiCPlquz1+/6W0qx9uM=:um+Ul3BmHHo1mJtTfgpRGX5g3fBHTkxLOlTcGbZQGIY="
+
+func testSandbox(t testing.TB) *Sandbox {
+	t.Helper()
+	set, err := Compile(Options{HashKey: testKey}, Source{Name: "t.yaml", Data: []byte(`
+version: 1
+sandboxes:
+  - name: ward_board
+    database: clinic
+    password_verifier: "` + testVerifier + `"
+    tables:
+      patients: {patient_id: allow, nhs_number: hash, family_name: deny}
+      public.wards: {ward_id: allow, name: allow}
+`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set.Sandbox("ward_board")
+}
+
+func TestBrokenPolicyFiles(t *testing.T) {
+	for file, want := range map[string]string{
+		"unknown_key.yaml":        `unknown_key.yaml:5:1: field pasword_verifier not found`,
+		"bad_rule.yaml":           `bad_rule.yaml:8:21: column public.patients.nhs_number: rule "encrypt" is not one of allow, hash, deny`,
+		"plaintext_password.yaml": `plaintext_password.yaml:5:24: sandbox "ward_board": password_verifier must start with SCRAM-SHA-256$ (generate one with 'sandgate passwd'`,
+		"no_version.yaml":         `no_version.yaml:1:1: version must be 1, got 0 (add 'version: 1' at the top)`,
+	} {
+		t.Run(file, func(t *testing.T) {
+			_, err := LoadFiles(Options{HashKey: testKey}, filepath.Join("testdata", file))
+			if err == nil || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("got %v, want an ErrInvalid", err)
+			}
+			if !strings.Contains(err.Error(), want) {
+				t.Fatalf("got %q,\nwant it to contain %q", err, want)
+			}
+		})
+	}
+}
+
+func TestConfigsDemoPolicyLoads(t *testing.T) {
+	paths, _ := filepath.Glob("../configs/*policy*.yaml")
+	if len(paths) == 0 {
+		t.Fatal("no policy files in configs/")
+	}
+	for _, p := range paths {
+		if _, err := LoadFiles(Options{HashKey: testKey}, p); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+}
+
+func TestCheckStatement(t *testing.T) {
+	sb := testSandbox(t)
+	for _, tc := range []struct {
+		sql    string
+		rule   string // "" means allowed
+		strict bool
+	}{
+		{"select patient_id from patients", "", true},
+		{"select name from wards where ward_id = 3", "", false},
+		{"select 1", "", false},
+		{"with x as (select ward_id from wards) select * from x", "", false},
+		{"select * from pg_catalog.pg_class", "", false},
+		{"begin; select name from wards; commit", "", false},
+		{"set application_name = 'x'", "", false},
+		{"select * from secrets", "not-named", false},
+		{"select * from other.patients", "not-named", false},
+		{"delete from patients", "statement-kind", false},
+		{"select * into t2 from wards", "statement-kind", false},
+		{"select * from wards for update", "statement-kind", false},
+		{"create table t (x int)", "statement-kind", false},
+		{"select * from pg_stats", "catalog", false},
+		{"select * from pg_catalog.pg_stat_activity", "catalog", false},
+		{"select pg_read_file('/etc/passwd')", "function", false},
+		{"select lo_import('/etc/passwd')", "function", false},
+		{"select query_to_xml('select 1', true, false, '')", "function", false},
+		{"set search_path = evil, public", "set-parameter", false},
+		{"set role postgres", "set-parameter", false},
+		{"copy patients from stdin", "copy", false},
+		{"copy patients to '/tmp/x'", "copy", false},
+		{"copy (select 1) to program 'sh'", "copy", false},
+		{"selec 1", "parse", false},
+	} {
+		st, err := sb.CheckStatement(tc.sql)
+		var d *Denial
+		switch {
+		case tc.rule == "" && err != nil:
+			t.Errorf("%q: got %v, want allowed", tc.sql, err)
+		case tc.rule == "":
+			if st.Strict != tc.strict {
+				t.Errorf("%q: Strict = %v, want %v", tc.sql, st.Strict, tc.strict)
+			}
+		case !errors.As(err, &d):
+			t.Errorf("%q: got %v, want denial by rule %s", tc.sql, err, tc.rule)
+		case d.Rule != tc.rule:
+			t.Errorf("%q: denied by %s (%s), want %s", tc.sql, d.Rule, d.Msg, tc.rule)
+		}
+	}
+}
+
+func TestPlanColumns(t *testing.T) {
+	sb := testSandbox(t)
+	strict := &Statement{Strict: true}
+	col := func(table, attr string) Column {
+		return Column{Name: attr, Schema: "public", Table: table, Attr: attr}
+	}
+	p, err := sb.PlanColumns(strict, []Column{col("patients", "patient_id"), col("patients", "nhs_number")})
+	if err != nil || !p.Any || p.Transforms[0] != nil || p.Transforms[1] == nil {
+		t.Fatalf("got %+v, %v; want nhs_number hashed, patient_id passed", p, err)
+	}
+	for name, cols := range map[string][]Column{
+		"denied":          {col("patients", "family_name")},
+		"unnamed column":  {col("patients", "address")},
+		"unnamed table":   {col("secrets", "x")},
+		"computed strict": {{Name: "?column?"}},
+		"unresolved":      {{Name: "x", Unresolved: true}},
+	} {
+		if _, err := sb.PlanColumns(strict, cols); err == nil {
+			t.Errorf("%s: allowed, want denied", name)
+		}
+	}
+	if _, err := sb.PlanColumns(&Statement{}, []Column{{Name: "?column?"}}); err != nil {
+		t.Errorf("computed column of a non-strict statement: %v", err)
+	}
+}
+
+func TestHashIsKeyedPerSandbox(t *testing.T) {
+	a, b := newHasher(testKey, "a"), newHasher(testKey, "b")
+	v := []byte("9434765919")
+	ha1, ha2, hb := string(a.Apply(nil, v)), string(a.Apply(nil, v)), string(b.Apply(nil, v))
+	if ha1 != ha2 || ha1 == hb || len(ha1) != hashLen || strings.Contains(ha1, "9434765919") {
+		t.Fatalf("got %q %q %q", ha1, ha2, hb)
+	}
+}
+
+func TestVerifierRoundTrip(t *testing.T) {
+	v, err := NewVerifier("correct horse battery", DefaultIterations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseVerifier(v.String())
+	if err != nil || back.String() != v.String() {
+		t.Fatalf("got %v, %v", back, err)
+	}
+	// RFC 7677's test vector: user "user", password "pencil".
+	salt := []byte{0x5b, 0x6d, 0x99, 0x68, 0x9d, 0x12, 0x35, 0x8e, 0xec, 0xa0, 0x4b, 0x14, 0x12, 0x36, 0xfa, 0x81}
+	rv, err := DeriveVerifier("pencil", salt, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rv.String(); !strings.HasPrefix(got, "SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$") {
+		t.Fatalf("got %s", got)
+	}
+}
+
+func TestNormalise(t *testing.T) {
+	same := [][2]string{
+		{"select * from t where a = 1", "select * from t where a = 22"},
+		{"select * from t where a = 'x'", "select  *\nfrom t -- c\n where a = 'it''s'"},
+		{"select * from t where a = E'\\n'", "select * from t where a = $$q$$"},
+		{"select 1.5e3, x'ff'", "select 2, b'01'"},
+	}
+	for _, p := range same {
+		a, b := string(Normalise(nil, p[0])), string(Normalise(nil, p[1]))
+		if a != b {
+			t.Errorf("%q and %q normalise differently: %q vs %q", p[0], p[1], a, b)
+		}
+	}
+	differ := [][2]string{
+		{"select * from t1", "select * from t2"},
+		{"select a ? b from t", "select a 'x' b from t"},
+		{`select "a" from t`, `select "b" from t`},
+		{"select $1 from t", "select $2 from t"},
+		{"select pg_read_file('x')", "select upper('x')"},
+	}
+	for _, p := range differ {
+		if string(Normalise(nil, p[0])) == string(Normalise(nil, p[1])) {
+			t.Errorf("%q and %q must not share a cache key", p[0], p[1])
+		}
+	}
+}
+
+func FuzzNormalise(f *testing.F) {
+	for _, s := range []string{"select 1", "select 'a''b' -- x", "/* /* */ */ select $a$x$a$", "E'\\'", "0x1F 1e+5 .5", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, sql string) {
+		out := Normalise(nil, sql)
+		if len(out) > len(sql)+1 {
+			t.Fatalf("normalised form longer than input: %q → %q", sql, out)
+		}
+	})
+}
+
+func FuzzCompile(f *testing.F) {
+	for _, name := range []string{"unknown_key.yaml", "bad_rule.yaml", "plaintext_password.yaml", "no_version.yaml", "../../configs/demo-policy.yaml"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		set, err := Compile(Options{HashKey: testKey}, Source{Name: "f.yaml", Data: data})
+		if err == nil && set == nil {
+			t.Fatal("nil set without error")
+		}
+	})
+}

@@ -504,3 +504,76 @@ func allSpecs() []Spec {
 		Spec{Name: NameRedact},
 	)
 }
+
+func TestEmptyInput(t *testing.T) {
+	e := newTestEngine(t, Config{Synthesiser: fakeSynth{}})
+	c := Context{Sandbox: "s", Subject: []byte("P1")}
+	for _, s := range allSpecs() {
+		tr := mustBuild(t, e, s)
+		out, null, err := tr.Apply(nil, &c, []byte{}, false)
+		switch s.Name {
+		case NameToken:
+			if got, rerr := e.Reveal(c, s.Domain, out); err != nil || rerr != nil || len(got) != 0 {
+				t.Errorf("token of empty: %v, reveal %v", err, rerr)
+			}
+		case NamePseudonym, NameSynthetic:
+			if err != nil || null || len(out) == 0 {
+				t.Errorf("%s of empty: got %q null=%v err=%v", s.Name, out, null, err)
+			}
+		case NameMask:
+			if err != nil || null || len(out) != 0 {
+				t.Errorf("mask of empty: got %q null=%v err=%v", out, null, err)
+			}
+		default: // invalid for the format transforms, and redact: NULL
+			if err != nil || !null {
+				t.Errorf("%s of empty: got %q null=%v err=%v, want NULL", s.Name, out, null, err)
+			}
+		}
+	}
+}
+
+// TestConcurrentApply runs every transform from many goroutines (run with
+// -race) and checks each agrees with a serial run.
+func TestConcurrentApply(t *testing.T) {
+	e := newTestEngine(t, Config{Synthesiser: fakeSynth{}, CacheBytes: 16 << 10})
+	specs := allSpecs()
+	trs := make([]Transform, len(specs))
+	for i, s := range specs {
+		trs[i] = mustBuild(t, e, s)
+	}
+	inputs := benchInputs(50)
+	want := make([][]string, len(trs))
+	for i, tr := range trs {
+		for _, in := range inputs {
+			c := Context{Sandbox: "s", Subject: in}
+			out, null, err := tr.Apply(nil, &c, in, false)
+			want[i] = append(want[i], fmt.Sprint(string(out), null, err))
+		}
+	}
+	errs := make(chan string, 8)
+	for g := range 8 {
+		go func() {
+			var msg string
+			for round := range 20 {
+				for i, tr := range trs {
+					for j, in := range inputs {
+						c := Context{Sandbox: "s", Subject: in}
+						if (g+round)%2 == 1 {
+							c.Sandbox = "other"
+						}
+						out, null, err := tr.Apply(nil, &c, in, false)
+						if c.Sandbox == "s" && fmt.Sprint(string(out), null, err) != want[i][j] && msg == "" {
+							msg = fmt.Sprintf("%s on input %d: got %q, want %q", tr.Name(), j, out, want[i][j])
+						}
+					}
+				}
+			}
+			errs <- msg
+		}()
+	}
+	for range 8 {
+		if msg := <-errs; msg != "" {
+			t.Error(msg)
+		}
+	}
+}

@@ -26,6 +26,8 @@ func commands() map[string]command {
 		"demo":         {demoCmd, "start a throwaway PostgreSQL and the gateway, and show a psql session"},
 		"passwd":       {passwdCmd, "print a SCRAM-SHA-256 verifier for a sandbox password"},
 		"check-config": {checkConfigCmd, "check a gateway configuration and its policy files"},
+		"keys":         {keysCmd, "manage the encrypted Tink keyset: init, rotate, info, reveal"},
+		"synth":        {synthCmd, "generate or load synthetic patient data: gen, load, ddl"},
 	}
 }
 

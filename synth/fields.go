@@ -3,6 +3,8 @@ package synth
 import (
 	"sort"
 	"strings"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Row is one generated row: the patient it descends from and, for child
@@ -23,6 +25,25 @@ type Row struct {
 type cell struct {
 	text string
 	f64  float64
+}
+
+// pgInt, pgText and pgFloat let pgx encode a pointer into a Row or cell
+// through its Valuer interfaces, without the reflection (and allocation) it
+// needs to dereference a plain *int64, *string or *float64.
+type (
+	pgInt   int64
+	pgText  string
+	pgFloat float64
+)
+
+func (v *pgInt) Int64Value() (pgtype.Int8, error) {
+	return pgtype.Int8{Int64: int64(*v), Valid: true}, nil
+}
+func (v *pgText) TextValue() (pgtype.Text, error) {
+	return pgtype.Text{String: string(*v), Valid: true}, nil
+}
+func (v *pgFloat) Float64Value() (pgtype.Float8, error) {
+	return pgtype.Float8{Float64: float64(*v), Valid: true}, nil
 }
 
 // entity describes what a table's rows are.
@@ -77,19 +98,19 @@ func safe(f *field) *field {
 func textField(f func(r *Row) string) *field {
 	return &field{typ: "text", quote: true,
 		text:  func(dst []byte, r *Row) []byte { return append(dst, f(r)...) },
-		value: func(r *Row, c *cell) any { c.text = f(r); return &c.text }}
+		value: func(r *Row, c *cell) any { c.text = f(r); return (*pgText)(&c.text) }}
 }
 
 func bytesField(f func(r *Row) []byte) *field {
 	return &field{typ: "text", quote: true, safe: true,
 		text:  func(dst []byte, r *Row) []byte { return append(dst, f(r)...) },
-		value: func(r *Row, c *cell) any { c.text = string(f(r)); return &c.text }}
+		value: func(r *Row, c *cell) any { c.text = string(f(r)); return (*pgText)(&c.text) }}
 }
 
 func intField(f func(r *Row) *int64) *field {
 	return &field{typ: "bigint", safe: true,
 		text:  func(dst []byte, r *Row) []byte { return appendUint(dst, uint64(*f(r))) },
-		value: func(r *Row, _ *cell) any { return f(r) }}
+		value: func(r *Row, _ *cell) any { return (*pgInt)(f(r)) }}
 }
 
 func dateField(f func(r *Row) *Date) *field {
@@ -135,7 +156,7 @@ func appendAddressLine(dst []byte, r *Row) []byte {
 func addressValue(r *Row, c *cell) any {
 	var b [48]byte
 	c.text = string(appendAddressLine(b[:0], r))
-	return &c.text
+	return (*pgText)(&c.text)
 }
 
 var entityFields = map[string]map[string]*field{
@@ -172,7 +193,7 @@ func appendObsValue(dst []byte, r *Row) []byte { return appendTenths(dst, r.Obse
 
 func obsValue(r *Row, c *cell) any {
 	c.f64 = float64(r.Observation.Value) / 10
-	return &c.f64
+	return (*pgFloat)(&c.f64)
 }
 
 // lookupField resolves a generator name for an entity: a common field, one

@@ -257,8 +257,8 @@ func (p *serverPump) onError(body []byte) error {
 			// Extended protocol: the server skips to Sync.
 			if front.kind == 'P' {
 				denial = front.denial
-				strict = strict || (front.stmt != nil && front.stmt.Strict)
 			}
+			strict = strict || p.strictPending(front)
 			for f := p.q.front(); f != nil && f.kind != 'S'; f = p.q.front() {
 				p.q.pop()
 			}
@@ -280,6 +280,29 @@ func (p *serverPump) onError(body []byte) error {
 	}
 	p.emit('E', body)
 	return nil
+}
+
+// strictPending reports whether the statement behind an extended-protocol
+// message reads protected tables; unknown counts as yes.
+func (p *serverPump) strictPending(m *pending) bool {
+	var prep *prepared
+	switch m.kind {
+	case 'P':
+		return m.stmt == nil || m.stmt.Strict
+	case 'E':
+		if pt := p.portals[m.name]; pt != nil {
+			prep = pt.prep
+		}
+	case 'B':
+		prep = p.stmts[m.stmtName]
+	case 'D', 'C':
+		if m.target == 'S' {
+			prep = p.stmts[m.name]
+		} else if pt := p.portals[m.name]; pt != nil {
+			prep = pt.prep
+		}
+	}
+	return prep == nil || prep.stmt == nil || prep.stmt.Strict
 }
 
 func (p *serverPump) emitNotice(body []byte) {

@@ -16,8 +16,18 @@ import (
 // pooled, so one ff1 serves all goroutines without allocating.
 type ff1 struct {
 	block cipher.Block
-	tweak []byte
-	pool  sync.Pool // *ff1Scratch
+	// pre holds, per length n, the CBC-MAC state after the constant blocks
+	// of P || Q, so that each round costs one AES call.
+	pre  [ff1MaxLen + 1]ff1Pre
+	pool sync.Pool // *ff1Scratch
+}
+
+// ff1Pre is the per-length precomputation: u, v, b, the MAC state after all
+// but the last block of P || Q, and the constant start of the last block.
+type ff1Pre struct {
+	u, v, b int
+	mac     [16]byte
+	last    [16]byte
 }
 
 const (
@@ -35,8 +45,7 @@ var pow10 = func() (p [20]uint64) {
 }()
 
 type ff1Scratch struct {
-	buf [256]byte
-	mac [16]byte
+	blk [16]byte
 }
 
 func newFF1(key, tweak []byte) (*ff1, error) {
@@ -47,9 +56,39 @@ func newFF1(key, tweak []byte) (*ff1, error) {
 	if len(tweak) > 128 {
 		return nil, errors.New("ff1: tweak longer than 128 bytes")
 	}
-	f := &ff1{block: block, tweak: append([]byte(nil), tweak...)}
+	f := &ff1{block: block}
 	f.pool.New = func() any { return new(ff1Scratch) }
+	t := len(tweak)
+	for n := ff1MinLen; n <= ff1MaxLen; n++ {
+		p := &f.pre[n]
+		p.u = n / 2
+		p.v = n - p.u
+		p.b = int(math.Ceil(math.Ceil(float64(p.v)*math.Log2(10)) / 8))
+		pad := ((-t-p.b-1)%16 + 16) % 16
+		// P || T || 0^pad; the round number and NUM(B) follow per round.
+		msg := make([]byte, 16, 16+t+pad+1+p.b)
+		msg[0], msg[1], msg[2] = 1, 2, 1
+		msg[3], msg[4], msg[5] = 0, 0, 10 // radix, 3 bytes
+		msg[6] = 10
+		msg[7] = byte(p.u)
+		binary.BigEndian.PutUint32(msg[8:], uint32(n))
+		binary.BigEndian.PutUint32(msg[12:], uint32(t))
+		msg = append(msg, tweak...)
+		msg = append(msg, make([]byte, pad+1+p.b)...)
+		lastAt := len(msg) - 16
+		for off := 0; off < lastAt; off += 16 {
+			subtleXOR(p.mac[:], msg[off:off+16])
+			block.Encrypt(p.mac[:], p.mac[:])
+		}
+		copy(p.last[:], msg[lastAt:])
+	}
 	return f, nil
+}
+
+func subtleXOR(dst, src []byte) {
+	for i := range dst {
+		dst[i] ^= src[i]
+	}
 }
 
 // encrypt enciphers the n-digit numeral string whose value is x.
@@ -59,25 +98,10 @@ func (f *ff1) encrypt(x uint64, n int) uint64 { return f.crypt(x, n, false) }
 func (f *ff1) decrypt(x uint64, n int) uint64 { return f.crypt(x, n, true) }
 
 func (f *ff1) crypt(x uint64, n int, dec bool) uint64 {
-	u := n / 2
-	v := n - u
-	b := int(math.Ceil(math.Ceil(float64(v)*math.Log2(10)) / 8))
-	t := len(f.tweak)
-	pad := ((-t-b-1)%16 + 16) % 16
-	qlen := t + pad + 1 + b
-
+	p := &f.pre[n]
+	u, v, b := p.u, p.v, p.b
 	s := f.pool.Get().(*ff1Scratch)
-	// P || Q with Q's round number and NUM(B) filled in per round.
-	buf := s.buf[:16+qlen]
-	buf[0], buf[1], buf[2] = 1, 2, 1
-	buf[3], buf[4], buf[5] = 0, 0, 10 // radix, 3 bytes
-	buf[6] = 10
-	buf[7] = byte(u)
-	binary.BigEndian.PutUint32(buf[8:], uint32(n))
-	binary.BigEndian.PutUint32(buf[12:], uint32(t))
-	copy(buf[16:], f.tweak)
-	clear(buf[16+t : 16+t+pad])
-
+	blk := s.blk[:]
 	a, bb := x/pow10[v], x%pow10[v]
 	for r := 0; r < ff1Rounds; r++ {
 		i := r
@@ -92,17 +116,20 @@ func (f *ff1) crypt(x uint64, n int, dec bool) uint64 {
 		if i%2 == 1 {
 			m = v
 		}
-		buf[16+t+pad] = byte(i)
-		putNum(buf[16+t+pad+1:], num, b)
-		y := f.prf(s, buf)
+		// Q's last block: its constant start, [i]^1, [NUM(B)]^b; then the
+		// last CBC-MAC step. R's first d = 8 bytes are NUM(S) (d = 8 for
+		// every n <= 18).
+		copy(blk, p.last[:])
+		blk[15-b] = byte(i)
+		putNum(blk[16-b:], num, b)
+		subtleXOR(blk, p.mac[:])
+		f.block.Encrypt(blk, blk)
 		mod := pow10[m]
-		y %= mod
+		y := binary.BigEndian.Uint64(blk[:8]) % mod
 		if !dec {
-			c := (a + y) % mod
-			a, bb = bb, c
+			a, bb = bb, (a+y)%mod
 		} else {
-			c := (bb + mod - y) % mod
-			bb, a = a, c
+			bb, a = a, (bb+mod-y)%mod
 		}
 	}
 	f.pool.Put(s)
@@ -115,19 +142,4 @@ func putNum(dst []byte, x uint64, b int) {
 		dst[i] = byte(x)
 		x >>= 8
 	}
-}
-
-// prf is the CBC-MAC of msg (a multiple of 16 bytes) under AES with a zero
-// IV, and returns the first 8 bytes of it as NUM(S): for n <= 18 digits,
-// d = 4*ceil(b/4)+4 = 8, so S is R's first 8 bytes.
-func (f *ff1) prf(s *ff1Scratch, msg []byte) uint64 {
-	mac := s.mac[:]
-	clear(mac)
-	for off := 0; off < len(msg); off += 16 {
-		for j := range 16 {
-			mac[j] ^= msg[off+j]
-		}
-		f.block.Encrypt(mac, mac)
-	}
-	return binary.BigEndian.Uint64(mac[:8])
 }

@@ -241,3 +241,14 @@ func checkContext(name string, c *Context) error {
 	}
 	return nil
 }
+
+var (
+	_ Transform = (*token)(nil)
+	_ Transform = (*pseudonym)(nil)
+	_ Transform = (*fpeTransform)(nil)
+	_ Transform = (*dateShift)(nil)
+	_ Transform = (*generalise)(nil)
+	_ Transform = (*mask)(nil)
+	_ Transform = redact{}
+	_ Transform = (*synthetic)(nil)
+)

@@ -1,0 +1,350 @@
+#!/usr/bin/env bash
+# pgbench: direct to PostgreSQL vs through sandgate vs through pgbouncer.
+#
+# Starts one throwaway PostgreSQL (temp dir, free loopback port), a sandgate
+# and a pgbouncer in front of it, runs each workload ROUNDS times with the
+# three targets interleaved, and prints median TPS, ratios and the proxies'
+# CPU per transaction. Everything it starts is stopped on exit.
+#
+# Knobs (environment): ROUNDS (3), DURATION (seconds per run, 10), SCALE (10),
+# CLIENTS (8), THREADS (2), MAX_SECONDS (whole-run watchdog), KEEP_TMP=1
+# (keep the temp dir with every log), SANDGATE_BIN (bin/sandgate).
+# See bench/README.md.
+set -euo pipefail
+
+ROUNDS="${ROUNDS:-3}"
+DURATION="${DURATION:-10}"
+SCALE="${SCALE:-10}"
+CLIENTS="${CLIENTS:-8}"
+THREADS="${THREADS:-2}"
+NWORK=5
+MAX_SECONDS="${MAX_SECONDS:-$((NWORK * 3 * ROUNDS * (DURATION + 20) + 900))}"
+
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+SANDGATE_BIN="${SANDGATE_BIN:-$ROOT/bin/sandgate}"
+
+die() { echo "pgbench.sh: $*" >&2; exit 1; }
+log() { echo "==> $*" >&2; }
+
+# ---- tools -----------------------------------------------------------------
+PGBIN="$(pg_config --bindir 2>/dev/null || true)"
+if [ -z "$PGBIN" ] || [ ! -x "$PGBIN/initdb" ]; then
+  PGBIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)"
+fi
+[ -n "$PGBIN" ] && [ -x "$PGBIN/initdb" ] && [ -x "$PGBIN/postgres" ] ||
+  die "PostgreSQL server binaries not found; run: bash bench/deps.sh postgres pgbouncer"
+PGBENCH="$(command -v pgbench || echo "$PGBIN/pgbench")"
+PSQL="$(command -v psql || echo "$PGBIN/psql")"
+PGBOUNCER="$(command -v pgbouncer || echo /usr/sbin/pgbouncer)"
+[ -x "$PGBENCH" ] && [ -x "$PSQL" ] || die "psql/pgbench not found; run: bash bench/deps.sh postgres"
+[ -x "$PGBOUNCER" ] || die "pgbouncer not found; run (as root): bash bench/deps.sh postgres pgbouncer"
+if [ ! -x "$SANDGATE_BIN" ]; then
+  log "building bin/sandgate"
+  go build -o bin/sandgate ./cmd/sandgate
+  SANDGATE_BIN="$ROOT/bin/sandgate"
+fi
+CLK_TCK="$(getconf CLK_TCK)"
+
+# PostgreSQL and pgbouncer refuse to run as root: run them as `postgres`.
+# setpriv execs in place, so $! is the server's own pid.
+if [ "$(id -u)" -eq 0 ]; then
+  id postgres >/dev/null 2>&1 || die "running as root needs the postgres system user (install the postgresql package)"
+  AS_PG=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+else
+  AS_PG=()
+fi
+
+# ---- cleanup ---------------------------------------------------------------
+TMP=""
+PIDS=()          # processes we started, stopped in reverse order
+PG_PID=""
+cleanup() {
+  local rc=$? i pid
+  trap - EXIT INT TERM
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+    pid="${PIDS[$i]}"
+    # postgres: SIGINT is its fast shutdown; the rest stop on SIGTERM.
+    if [ "$pid" = "$PG_PID" ]; then kill -INT "$pid" 2>/dev/null || true; else kill -TERM "$pid" 2>/dev/null || true; fi
+  done
+  # Give them 10 s, then SIGKILL whatever is left.
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  if [ -n "$TMP" ] && [ -d "$TMP" ]; then
+    if [ "${KEEP_TMP:-0}" = 1 ]; then echo "pgbench.sh: kept $TMP" >&2; else rm -rf "$TMP"; fi
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'echo "pgbench.sh: stopped (watchdog MAX_SECONDS=$MAX_SECONDS or SIGTERM)" >&2; exit 143' TERM
+
+# Whole-run watchdog: bounded run time even if something hangs.
+( trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+  sleep "$MAX_SECONDS" & sp=$!
+  wait "$sp" && kill -TERM $$ 2>/dev/null ) &
+PIDS+=($!)
+
+TMP="$(mktemp -d /tmp/sandgate-pgbench.XXXXXX)"
+chmod 755 "$TMP"
+
+# ---- helpers ---------------------------------------------------------------
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+USED_PORTS=" "
+free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$((20000 + RANDOM % 40000))
+    case "$USED_PORTS" in *" $p "*) continue ;; esac
+    if ! port_open "$p"; then USED_PORTS+="$p "; echo "$p"; return 0; fi
+  done
+  die "no free port found"
+}
+wait_port() { # port pid what
+  for _ in $(seq 1 300); do
+    port_open "$1" && return 0
+    kill -0 "$2" 2>/dev/null || { echo "pgbench.sh: $3 exited before listening on port $1; its log:" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "pgbench.sh: $3 did not listen on port $1 within 30 s; its log:" >&2
+  return 1
+}
+randpw() { head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24; }
+cpu_ticks() { # utime+stime of a process (all threads), in clock ticks
+  local stat rest
+  stat="$(cat "/proc/$1/stat")"
+  rest="${stat##*) }" # fields from 3 (state) on; comm may hold spaces
+  # shellcheck disable=SC2086
+  set -- $rest
+  echo $(( ${12} + ${13} ))
+}
+median() { # numbers as arguments
+  printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {
+    if (NR == 0) { print "nan"; exit }
+    if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+psql_su() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -h "$TMP" -p "$PGPORT" -U postgres "$@"; }
+
+# ---- PostgreSQL --------------------------------------------------------------
+PGPORT="$(free_port)"
+SG_PORT="$(free_port)"
+PGB_PORT="$(free_port)"
+UP_PW="$(randpw)"     # sandgate's upstream role
+BENCH_PW="$(randpw)"  # bencher: PostgreSQL role and sandgate sandbox
+
+[ "$(id -u)" -eq 0 ] && chown postgres: "$TMP"
+log "initdb in $TMP/data ($PGBIN)"
+"${AS_PG[@]}" "$PGBIN/initdb" -U postgres --auth=trust --no-sync -D "$TMP/data" >"$TMP/initdb.log" 2>&1 ||
+  { cat "$TMP/initdb.log" >&2; die "initdb failed"; }
+# Unix socket (setup only): trust. TCP (every benchmark client): SCRAM.
+cat >"$TMP/data/pg_hba.conf" <<EOF
+local all all trust
+host  all all 127.0.0.1/32 scram-sha-256
+host  all all ::1/128      scram-sha-256
+EOF
+"${AS_PG[@]}" "$PGBIN/postgres" -D "$TMP/data" -c port="$PGPORT" -c listen_addresses=127.0.0.1 \
+  -c unix_socket_directories="$TMP" -c fsync=off -c max_connections=200 \
+  -c password_encryption=scram-sha-256 >"$TMP/postgres.log" 2>&1 &
+PG_PID=$!
+PIDS+=("$PG_PID")
+wait_port "$PGPORT" "$PG_PID" postgres || { cat "$TMP/postgres.log" >&2; exit 1; }
+for _ in $(seq 1 100); do psql_su -d postgres -c 'select 1' >/dev/null 2>&1 && break; sleep 0.1; done
+
+log "creating roles and database, pgbench -i -s $SCALE"
+psql_su -d postgres <<EOF
+CREATE ROLE sandgate LOGIN PASSWORD '$UP_PW';
+CREATE ROLE bencher LOGIN PASSWORD '$BENCH_PW';
+CREATE DATABASE bench OWNER postgres;
+EOF
+"$PGBENCH" -i -s "$SCALE" -q -h "$TMP" -p "$PGPORT" -U postgres bench >"$TMP/init.log" 2>&1 ||
+  { cat "$TMP/init.log" >&2; die "pgbench -i failed"; }
+psql_su -d bench <<EOF
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO sandgate;
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO bencher;
+EOF
+BENCH_VERIFIER="$(psql_su -d postgres -At -c "SELECT rolpassword FROM pg_authid WHERE rolname = 'bencher'")"
+case "$BENCH_VERIFIER" in SCRAM-SHA-256\$*) ;; *) die "bencher's password is not a SCRAM verifier" ;; esac
+
+# ---- sandgate ----------------------------------------------------------------
+SG_VERIFIER="$(printf '%s' "$BENCH_PW" | "$SANDGATE_BIN" passwd)"
+mkdir -p "$TMP/sg"
+cat >"$TMP/sg/policy.yaml" <<EOF
+version: 1
+sandboxes:
+  - name: bencher
+    owner: bench/pgbench.sh
+    purpose: pgbench throughput benchmark
+    database: bench
+    password_verifier: "$SG_VERIFIER"
+    tables:
+      public.pgbench_accounts: {aid: allow, bid: allow, abalance: allow, filler: allow}
+      public.pgbench_branches: {bid: allow, bbalance: allow, filler: allow}
+      public.pgbench_tellers: {tid: allow, bid: allow, tbalance: allow, filler: allow}
+      public.pgbench_history: {tid: allow, bid: allow, aid: allow, delta: allow, mtime: allow, filler: allow}
+EOF
+cat >"$TMP/sg/sandgate.yaml" <<EOF
+version: 1
+listen: 127.0.0.1:$SG_PORT
+data_dir: data
+policy:
+  - policy.yaml
+tls:
+  mode: "off"
+upstream:
+  host: 127.0.0.1
+  port: $PGPORT
+  user: sandgate
+  password_env: SANDGATE_UPSTREAM_PASSWORD
+  sslmode: disable
+limits:
+  max_connections_per_sandbox: 200
+pool:
+  idle_per_sandbox: 32
+log:
+  level: warn
+EOF
+log "starting sandgate on 127.0.0.1:$SG_PORT"
+SANDGATE_UPSTREAM_PASSWORD="$UP_PW" "$SANDGATE_BIN" serve -config "$TMP/sg/sandgate.yaml" >"$TMP/sandgate.log" 2>&1 &
+SG_PID=$!
+PIDS+=("$SG_PID")
+wait_port "$SG_PORT" "$SG_PID" sandgate || { cat "$TMP/sandgate.log" >&2; exit 1; }
+
+# ---- pgbouncer -----------------------------------------------------------------
+# auth_file holds bencher's SCRAM verifier copied from pg_authid: clients do
+# SCRAM with pgbouncer, which then logs in upstream with the client's keys.
+mkdir -p "$TMP/pgb"
+printf '"bencher" "%s"\n' "$BENCH_VERIFIER" >"$TMP/pgb/userlist.txt"
+cat >"$TMP/pgb/pgbouncer.ini" <<EOF
+[databases]
+bench = host=127.0.0.1 port=$PGPORT dbname=bench
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGB_PORT
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $TMP/pgb/userlist.txt
+pool_mode = session
+max_client_conn = 200
+default_pool_size = 32
+logfile = $TMP/pgb/pgbouncer.log
+pidfile = $TMP/pgb/pgbouncer.pid
+log_connections = 0
+log_disconnections = 0
+ignore_startup_parameters = extra_float_digits
+EOF
+[ "$(id -u)" -eq 0 ] && chown -R postgres: "$TMP/pgb"
+log "starting pgbouncer on 127.0.0.1:$PGB_PORT"
+"${AS_PG[@]}" "$PGBOUNCER" "$TMP/pgb/pgbouncer.ini" >"$TMP/pgb/stdout.log" 2>&1 &
+PGB_PID=$!
+PIDS+=("$PGB_PID")
+wait_port "$PGB_PORT" "$PGB_PID" pgbouncer || { cat "$TMP/pgb/stdout.log" "$TMP/pgb/pgbouncer.log" >&2 || true; exit 1; }
+
+# ---- workloads -------------------------------------------------------------------
+cat >"$TMP/range1000.sql" <<EOF
+\set a random(1, $((100000 * SCALE - 999)))
+SELECT aid, bid, abalance, filler FROM pgbench_accounts WHERE aid BETWEEN :a AND :a + 999;
+EOF
+chmod 644 "$TMP/range1000.sql"
+
+W_NAME=("select -S simple" "select -S extended" "select -S prepared" "select -S -C" "1000-row range")
+W_ARGS=("-S -M simple" "-S -M extended" "-S -M prepared" "-S -C -M simple" "-f $TMP/range1000.sql -M simple")
+TARGETS=(direct sandgate pgbouncer)
+declare -A PORT=([direct]="$PGPORT" [sandgate]="$SG_PORT" [pgbouncer]="$PGB_PORT")
+declare -A PROXY_PID=([sandgate]="$SG_PID" [pgbouncer]="$PGB_PID")
+declare -A TPS=() USPT=() FAILED=()
+FAILURES="$TMP/failures.txt"
+: >"$FAILURES"
+
+# Every client connects over TCP with SCRAM; no TLS, no GSS (none configured).
+export PGSSLMODE=disable PGGSSENCMODE=disable PGPASSWORD="$BENCH_PW"
+
+run_one() { # workload-index target round
+  local w=$1 t=$2 r=$3 out rc=0 before=0 after=0 tps tx us="-" pid="${PROXY_PID[$2]:-}"
+  out="$TMP/run-w$1-$2-r$3.log"
+  [ -n "$pid" ] && before="$(cpu_ticks "$pid")"
+  # shellcheck disable=SC2086
+  timeout -k 5 $((DURATION + 60)) "$PGBENCH" -n -c "$CLIENTS" -j "$THREADS" -T "$DURATION" ${W_ARGS[$w]} \
+    -h 127.0.0.1 -p "${PORT[$t]}" -U bencher bench >"$out" 2>&1 || rc=$?
+  [ -n "$pid" ] && after="$(cpu_ticks "$pid")"
+  tps="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$out" | tail -n1)"
+  tx="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out" | tail -n1)"
+  local errs
+  errs="$(grep -E 'error|ERROR|FATAL|aborted|failed transactions: [1-9]' "$out" || true)"
+  if [ "$rc" -ne 0 ] || [ -n "$errs" ] || [ -z "$tps" ] || [ -z "$tx" ] || [ "$tx" -eq 0 ]; then
+    FAILED["$w|$t"]=1
+    { echo "--- ${W_NAME[$w]} / $t / round $r (exit $rc)"; if [ -n "$errs" ]; then echo "$errs" | head -n 20; else tail -n 20 "$out"; fi; } >>"$FAILURES"
+    printf '  %-20s round %d  %-9s  FAILED (exit %d), see end of output\n' "${W_NAME[$w]}" "$r" "$t" "$rc" >&2
+    return 0
+  fi
+  if [ -n "$pid" ]; then
+    us="$(awk -v d=$((after - before)) -v hz="$CLK_TCK" -v n="$tx" 'BEGIN { printf "%.1f", d * 1e6 / hz / n }')"
+    USPT["$w|$t"]+="$us "
+  fi
+  TPS["$w|$t"]+="$tps "
+  printf '  %-20s round %d  %-9s  tps %10.1f  proxy CPU µs/tx %s\n' "${W_NAME[$w]}" "$r" "$t" "$tps" "$us" >&2
+}
+
+# Sanity check: the 1000-row query must return the same rows on every target.
+SANITY_SQL="SELECT aid, bid, abalance, filler FROM pgbench_accounts WHERE aid BETWEEN 1 AND 1000"
+declare -A SUM=()
+for t in "${TARGETS[@]}"; do
+  SUM[$t]="$("$PSQL" -X -At -h 127.0.0.1 -p "${PORT[$t]}" -U bencher -d bench -c "$SANITY_SQL" 2>&1 | { tee "$TMP/sanity-$t.txt"; } | wc -l) rows, md5 $(md5sum <"$TMP/sanity-$t.txt" | cut -c1-12)"
+done
+log "sanity (1000-row query): direct ${SUM[direct]}; sandgate ${SUM[sandgate]}; pgbouncer ${SUM[pgbouncer]}"
+if [ "${SUM[sandgate]}" != "${SUM[direct]}" ] || [ "${SUM[pgbouncer]}" != "${SUM[direct]}" ]; then
+  { echo "--- sanity: the 1000-row query differs between targets"
+    for t in sandgate pgbouncer; do diff "$TMP/sanity-direct.txt" "$TMP/sanity-$t.txt" | head -n 5 | sed "s/^/$t: /"; done; } >>"$FAILURES"
+fi
+
+log "running: ${#W_NAME[@]} workloads x ${#TARGETS[@]} targets x $ROUNDS rounds x ${DURATION}s (-c $CLIENTS -j $THREADS, scale $SCALE)"
+START=$(date +%s)
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+awk -v n="$(nproc)" '$1 > n { exit 1 }' /proc/loadavg ||
+  log "warning: load average $LOAD_START on $(nproc) CPUs before the runs: other work will skew the figures"
+for ((w = 0; w < ${#W_NAME[@]}; w++)); do
+  for ((r = 1; r <= ROUNDS; r++)); do
+    # Interleave the targets, rotating who goes first each round.
+    for ((k = 0; k < 3; k++)); do
+      run_one "$w" "${TARGETS[$(((r - 1 + k) % 3))]}" "$r"
+    done
+  done
+done
+ELAPSED=$(($(date +%s) - START))
+LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- report ----------------------------------------------------------------------
+cell() { # workload target -> median tps or ERR
+  if [ -n "${FAILED["$1|$2"]:-}" ]; then echo ERR; return; fi
+  # shellcheck disable=SC2086
+  median ${TPS["$1|$2"]}
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a+0 > 0 && b+0 > 0) printf "%.2f", a / b; else printf "-" }'; }
+echo
+echo "pgbench: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'), $("$PGBOUNCER" --version | head -n1),"
+echo "scale $SCALE, -c $CLIENTS -j $THREADS, ROUNDS=$ROUNDS, DURATION=${DURATION}s, median TPS, SCRAM on every connection, runs took ${ELAPSED}s"
+echo "load average before runs: $LOAD_START, after: $LOAD_END"
+printf '%-20s %10s %10s %10s %10s %8s %9s %9s\n' workload direct sandgate pgbouncer sg/direct sg/pgb "sg µs/tx" "pgb µs/tx"
+for ((w = 0; w < ${#W_NAME[@]}; w++)); do
+  d="$(cell "$w" direct)"; s="$(cell "$w" sandgate)"; p="$(cell "$w" pgbouncer)"
+  su="-"; pu="-"
+  # shellcheck disable=SC2086
+  [ -z "${FAILED["$w|sandgate"]:-}" ] && su="$(median ${USPT["$w|sandgate"]})"
+  # shellcheck disable=SC2086
+  [ -z "${FAILED["$w|pgbouncer"]:-}" ] && pu="$(median ${USPT["$w|pgbouncer"]})"
+  fmt() { case "$1" in ERR | - | nan) echo "$1" ;; *) printf '%.0f' "$1" ;; esac; }
+  printf '%-20s %10s %10s %10s %10s %8s %9s %9s\n' "${W_NAME[$w]}" "$(fmt "$d")" "$(fmt "$s")" "$(fmt "$p")" \
+    "$(ratio "$s" "$d")" "$(ratio "$s" "$p")" "$su" "$pu"
+done
+echo "(µs/tx: CPU time of the proxy process, utime+stime from /proc, per pgbench transaction; median of runs)"
+
+if [ -s "$FAILURES" ]; then
+  echo
+  echo "FAILURES (pgbench error lines):"
+  cat "$FAILURES"
+  if [ -s "$TMP/sandgate.log" ]; then echo "--- sandgate log (last 20 lines)"; tail -n 20 "$TMP/sandgate.log"; fi
+  exit 1
+fi

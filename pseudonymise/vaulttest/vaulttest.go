@@ -43,11 +43,10 @@ func Binary() (string, string) {
 		}
 		return p, ""
 	}
-	_, file, _, _ := runtime.Caller(0)
-	sumFile := filepath.Join(filepath.Dir(file), "..", "..", "tools", "vault", "go.sum")
+	sumFile := findSumFile()
 	raw, err := os.ReadFile(sumFile)
 	if err != nil {
-		return "", fmt.Sprintf("no SANDGATE_VAULT_BIN and cannot read %s: %v", sumFile, err)
+		return "", fmt.Sprintf("no SANDGATE_VAULT_BIN and cannot read tools/vault/go.sum: %v", err)
 	}
 	sum := sha256.Sum256(raw)
 	cache := os.Getenv("XDG_CACHE_HOME")
@@ -60,6 +59,31 @@ func Binary() (string, string) {
 		return "", fmt.Sprintf("no SANDGATE_VAULT_BIN and no cached binary at %s; run tools/vault/build.sh (first build ~20 minutes)", p)
 	}
 	return p, ""
+}
+
+// findSumFile locates tools/vault/go.sum from this source file, or else by
+// walking up from the working directory (a test runs in its package's
+// directory).
+func findSumFile() string {
+	rel := filepath.Join("tools", "vault", "go.sum")
+	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
+		p := filepath.Join(filepath.Dir(file), "..", "..", rel)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	dir, _ := os.Getwd()
+	for {
+		p := filepath.Join(dir, rel)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return rel
+		}
+		dir = parent
+	}
 }
 
 // Start starts a dev server for the test and stops it at cleanup.

@@ -6,7 +6,7 @@
 # three targets interleaved, and prints median TPS, ratios and the proxies'
 # CPU per transaction. Everything it starts is stopped on exit.
 #
-# Knobs (environment): ROUNDS (3), DURATION (seconds per run, 10), SCALE (10),
+# Knobs (environment): ONLY (regexp of workload names), ROUNDS (3), DURATION (seconds per run, 10), SCALE (10),
 # CLIENTS (8), THREADS (2), MAX_SECONDS (whole-run watchdog), KEEP_TMP=1
 # (keep the temp dir with every log), SANDGATE_BIN (bin/sandgate).
 # See bench/README.md.
@@ -252,6 +252,14 @@ chmod 644 "$TMP/range1000.sql"
 
 W_NAME=("select -S simple" "select -S extended" "select -S prepared" "select -S -C" "1000-row range")
 W_ARGS=("-S -M simple" "-S -M extended" "-S -M prepared" "-S -C -M simple" "-f $TMP/range1000.sql -M simple")
+# ONLY (a regular expression) keeps the workloads whose names match it.
+if [ -n "${ONLY:-}" ]; then
+  keep_n=() keep_a=()
+  for i in "${!W_NAME[@]}"; do
+    if [[ "${W_NAME[$i]}" =~ $ONLY ]]; then keep_n+=("${W_NAME[$i]}"); keep_a+=("${W_ARGS[$i]}"); fi
+  done
+  W_NAME=("${keep_n[@]}") W_ARGS=("${keep_a[@]}")
+fi
 TARGETS=(direct sandgate pgbouncer)
 declare -A PORT=([direct]="$PGPORT" [sandgate]="$SG_PORT" [pgbouncer]="$PGB_PORT")
 declare -A PROXY_PID=([sandgate]="$SG_PID" [pgbouncer]="$PGB_PID")

@@ -1,7 +1,11 @@
 package pgwire
 
 import (
+	"context"
+	"strconv"
+
 	"encoding/binary"
+	"github.com/jackc/pgx/v5/pgconn"
 	"testing"
 
 	"github.com/sandgate/sandgate/policy"
@@ -58,7 +62,7 @@ func BenchmarkFrameRelay(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(stream)))
 	for b.Loop() {
-		fr := newFrameReader(&loopReader{b: stream}, 32<<10, 1<<20)
+		fr := newFrameReader(&loopReader{b: stream}, 1<<20)
 		out = out[:0]
 		for i := 0; i < 1000; i++ {
 			typ, body, err := fr.next()
@@ -82,4 +86,58 @@ func (r *loopReader) Read(p []byte) (int, error) {
 	n := copy(p, r.b[r.off:])
 	r.off += n
 	return n, nil
+}
+
+// BenchmarkSimpleQueryThroughGateway is one simple-protocol round trip
+// through a real gateway and server (client, gateway and server share the
+// machine, so compare it with BenchmarkSimpleQueryDirect).
+func BenchmarkSimpleQueryThroughGateway(b *testing.B) {
+	w := newWorld(b, worldOpts{})
+	benchSimpleQuery(b, w.dsn("tester", testPassword, "disable"))
+}
+
+func BenchmarkSimpleQueryDirect(b *testing.B) {
+	needCluster(b)
+	benchSimpleQuery(b, "postgres://postgres@"+cluster.Addr()+"/clinic?sslmode=disable")
+}
+
+func benchSimpleQuery(b *testing.B, dsn string) {
+	pc, err := pgconn.Connect(context.Background(), dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pc.Close(context.Background())
+	ctx := context.Background()
+	b.ReportAllocs()
+	var last []byte
+	for i := 0; b.Loop(); i++ {
+		res, err := pc.Exec(ctx, "select name from wards where ward_id = "+strconv.Itoa(1+i%2)).ReadAll()
+		if err != nil {
+			b.Fatal(err)
+		}
+		last = res[0].Rows[0][0]
+	}
+	if len(last) == 0 {
+		b.Fatal("no result")
+	}
+}
+
+// BenchmarkConnectQueryClose is pgbench -C's unit of work: log in, one
+// query, close. The client's SCRAM key derivation dominates; profile it
+// for the gateway's share.
+func BenchmarkConnectQueryClose(b *testing.B) {
+	w := newWorld(b, worldOpts{})
+	dsn := w.dsn("tester", testPassword, "disable")
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		pc, err := pgconn.Connect(ctx, dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := pc.Exec(ctx, "select name from wards where ward_id = 1").ReadAll(); err != nil {
+			b.Fatal(err)
+		}
+		pc.Close(ctx)
+	}
 }

@@ -40,7 +40,7 @@ const deniedSQL = "SANDGATE POLICY DENIAL"
 func (c *clientPump) run(errc chan<- error) { errc <- c.loop() }
 
 func (c *clientPump) loop() error {
-	c.out = make([]byte, 0, 16<<10)
+	c.out = getOutBuf()
 	idle := c.s.srv.cfg.IdleTimeout
 	for {
 		if c.in.buffered() == 0 {

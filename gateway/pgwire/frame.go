@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // frameReader reads typed protocol messages (type byte, int32 length, body)
@@ -16,8 +17,33 @@ type frameReader struct {
 	big []byte // holds bodies larger than the bufio buffer
 }
 
-func newFrameReader(r io.Reader, size, max int) *frameReader {
-	return &frameReader{br: bufio.NewReaderSize(r, size), max: max}
+// readers and outBufs recycle per-session buffers: a prototype that opens a
+// connection per request would otherwise churn ~50 KiB of garbage each time.
+var (
+	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
+	outBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+)
+
+func newFrameReader(r io.Reader, max int) *frameReader {
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(r)
+	return &frameReader{br: br, max: max}
+}
+
+// release returns the reader's buffer to the pool; f is unusable after.
+func (f *frameReader) release() {
+	f.br.Reset(nil)
+	readers.Put(f.br)
+	f.br, f.big = nil, nil
+}
+
+func getOutBuf() []byte { return (*outBufs.Get().(*[]byte))[:0] }
+
+func putOutBuf(b []byte) {
+	if cap(b) > 256<<10 {
+		return // let an outsized buffer go
+	}
+	outBufs.Put(&b)
 }
 
 // errTooLarge and errBadLength are protocol violations by the peer.

@@ -44,7 +44,7 @@ func FuzzClientStream(f *testing.F) {
 		s := &session{srv: &Server{cfg: Config{MaxMessageBytes: 1 << 16}}, log: slog.New(slog.DiscardHandler),
 			sandbox: set.Sandbox("tester")}
 		up := &serverConn{conn: discardConn{}}
-		cp := &clientPump{s: s, up: up, in: newFrameReader(bytes.NewReader(data), 4096, 1<<16), q: &queue{}}
+		cp := &clientPump{s: s, up: up, in: newFrameReader(bytes.NewReader(data), 1<<16), q: &queue{}}
 		err := cp.loop()
 		var pe *protoError
 		switch {

@@ -91,7 +91,7 @@ func (e *protoError) Error() string { return e.msg }
 // after a clean Terminate with nothing pending.
 func (s *session) relay(ctx context.Context) (relayStats, error) {
 	up := s.upstream()
-	cp := &clientPump{s: s, up: up, in: newFrameReader(s.client, 16<<10, s.srv.cfg.MaxMessageBytes), q: &queue{}}
+	cp := &clientPump{s: s, up: up, in: newFrameReader(s.client, s.srv.cfg.MaxMessageBytes), q: &queue{}}
 	sp := newServerPump(s, up, cp.q)
 	stop := context.AfterFunc(ctx, func() {
 		now := time.Now()
@@ -110,6 +110,10 @@ func (s *session) relay(ctx context.Context) (relayStats, error) {
 	s.client.SetReadDeadline(time.Now())
 	up.conn.SetReadDeadline(time.Now())
 	<-errc
+	cp.in.release()
+	sp.in.release()
+	putOutBuf(cp.out)
+	putOutBuf(sp.out)
 	if !clean {
 		s.reportFatal(first)
 	}

@@ -56,7 +56,7 @@ type portal struct {
 
 func newServerPump(s *session, up *serverConn, q *queue) *serverPump {
 	return &serverPump{s: s, up: up, q: q, ctx: context.Background(),
-		in:    newFrameReader(up.conn, 32<<10, s.srv.cfg.MaxServerMessageBytes),
+		in:    newFrameReader(up.conn, s.srv.cfg.MaxServerMessageBytes),
 		stmts: map[string]*prepared{}, portals: map[string]*portal{},
 		plans: [2]map[string]*resultPlan{{}, {}}, txStatus: 'I'}
 }
@@ -64,7 +64,7 @@ func newServerPump(s *session, up *serverConn, q *queue) *serverPump {
 func (p *serverPump) run(errc chan<- error) { errc <- p.loop() }
 
 func (p *serverPump) loop() error {
-	p.out = make([]byte, 0, 32<<10)
+	p.out = getOutBuf()
 	for {
 		if p.in.buffered() == 0 {
 			if err := p.flush(); err != nil {

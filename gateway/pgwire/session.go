@@ -293,6 +293,9 @@ func (s *session) applyParams(ctx context.Context, up *serverConn, params map[st
 		if !ok {
 			continue
 		}
+		if cur, ok := lookupFold(params, name); ok && cur == v {
+			continue // already so: save a round trip
+		}
 		fmt.Fprintf(&sql, "SET %s = %s;", name, quoteLiteral(v))
 	}
 	if sql.Len() == 0 {
@@ -325,25 +328,29 @@ func simpleExchange(ctx context.Context, up *serverConn, sql string, params map[
 	if _, err := up.conn.Write(out); err != nil {
 		return fmt.Errorf("send: %w", err)
 	}
-	fe := pgproto3.NewFrontend(up.conn, io.Discard)
+	fr := newFrameReader(up.conn, 1<<20)
+	defer fr.release()
 	var firstErr error
 	for {
-		msg, err := fe.Receive()
+		typ, body, err := fr.next()
 		if err != nil {
 			return fmt.Errorf("receive: %w", err)
 		}
-		switch m := msg.(type) {
-		case *pgproto3.ParameterStatus:
-			if params != nil {
-				params[m.Name] = m.Value
+		switch typ {
+		case 'S':
+			var ps pgproto3.ParameterStatus
+			if ps.Decode(body) == nil && params != nil {
+				params[ps.Name] = ps.Value
 			}
-		case *pgproto3.ErrorResponse:
+		case 'E':
+			var e pgproto3.ErrorResponse
+			e.Decode(body)
 			if firstErr == nil {
-				firstErr = fmt.Errorf("server error %s: %s", m.Code, m.Message)
+				firstErr = fmt.Errorf("server error %s: %s", e.Code, e.Message)
 			}
-		case *pgproto3.ReadyForQuery:
-			if firstErr == nil && m.TxStatus != 'I' {
-				firstErr = fmt.Errorf("connection left in transaction state %c", m.TxStatus)
+		case 'Z':
+			if firstErr == nil && (len(body) != 1 || body[0] != 'I') {
+				firstErr = fmt.Errorf("connection left in transaction state %q", body)
 			}
 			return firstErr
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/lib/pq"
+	"github.com/sandgate/sandgate/internal/pgcluster"
 )
 
 func connect(t testing.TB, dsn string) *pgx.Conn {
@@ -475,3 +476,64 @@ func hijacked(t testing.TB, w *world) net.Conn {
 }
 
 var _ sync.Mutex
+
+func TestUpstreamTLSVerifyFull(t *testing.T) {
+	needCluster(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "pg.crt"), filepath.Join(dir, "pg.key")
+	if err := WriteSelfSigned(cert, key); err != nil {
+		t.Fatal(err)
+	}
+	tlsPG, err := pgcluster.Start(ctx, pgcluster.Options{CertFile: cert, KeyFile: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tlsPG.Stop()
+	if err := loadFixture(ctx, tlsPG); err != nil {
+		t.Fatal(err)
+	}
+	up := func(c *Config) {
+		c.Upstream = Upstream{Host: tlsPG.Host, Port: tlsPG.Port, User: "sandgate", Password: upPassword,
+			SSLMode: "verify-full", SSLRootCert: cert}
+	}
+	w := newWorld(t, worldOpts{mutate: up})
+	c := connect(t, w.dsn("tester", testPassword, "disable"))
+	var ssl bool
+	if err := c.QueryRow(ctx, "select ssl from pg_stat_ssl where pid = pg_backend_pid()").Scan(&ssl); err != nil || !ssl {
+		t.Fatalf("upstream connection is not TLS: %v, %v", ssl, err)
+	}
+	// A server whose certificate does not chain to the configured root is
+	// refused.
+	otherCert, otherKey := filepath.Join(dir, "other.crt"), filepath.Join(dir, "other.key")
+	if err := WriteSelfSigned(otherCert, otherKey); err != nil {
+		t.Fatal(err)
+	}
+	bad := newWorld(t, worldOpts{mutate: func(c *Config) { up(c); c.Upstream.SSLRootCert = otherCert }})
+	if _, err := pgx.Connect(ctx, bad.dsn("tester", testPassword, "disable")); pgCode(err) != "08001" {
+		t.Fatalf("untrusted upstream certificate: got %v, want 08001", err)
+	}
+}
+
+func TestStartupAndIdleTimeouts(t *testing.T) {
+	w := newWorld(t, worldOpts{mutate: func(c *Config) {
+		c.StartupTimeout = 300 * time.Millisecond
+		c.IdleTimeout = 300 * time.Millisecond
+	}})
+	// A client that connects and never speaks is disconnected.
+	raw, err := net.Dial("tcp", w.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.ReadAll(raw); err != nil {
+		t.Fatalf("silent client: got %v, want the gateway to close the connection", err)
+	}
+	// A logged-in client that goes idle gets 57P05 and is disconnected.
+	conn := hijacked(t, w)
+	reply, _ := io.ReadAll(conn)
+	if !bytes.Contains(reply, []byte("57P05")) {
+		t.Fatalf("idle session: got %q, want an ErrorResponse with 57P05", reply)
+	}
+}

@@ -38,7 +38,7 @@ func needCluster(t testing.TB) {
 	clusterOnce.Do(func() {
 		ctx := context.Background()
 		if cluster, clusterErr = pgcluster.Start(ctx, pgcluster.Options{}); clusterErr == nil {
-			clusterErr = loadFixture(ctx)
+			clusterErr = loadFixture(ctx, cluster)
 		}
 	})
 	if clusterErr != nil {
@@ -54,7 +54,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func loadFixture(ctx context.Context) error {
+func loadFixture(ctx context.Context, cluster *pgcluster.Cluster) error {
 	if err := cluster.Exec(ctx, "postgres", fmt.Sprintf(
 		"CREATE ROLE sandgate LOGIN PASSWORD '%s'; CREATE DATABASE clinic;", upPassword)); err != nil {
 		return err

@@ -41,6 +41,9 @@ type Options struct {
 	Settings []string
 	// Log receives the server's log. Nil means a file inside Dir.
 	Log *os.File
+	// CertFile and KeyFile, when set, turn on TLS (ssl = on) with this
+	// certificate; the files are copied into the cluster directory.
+	CertFile, KeyFile string
 }
 
 // Cluster is a running throwaway PostgreSQL server.
@@ -195,6 +198,18 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 		"fsync = off", "synchronous_commit = off", "full_page_writes = off",
 		"max_connections = 200", "shared_buffers = 64MB",
 		"log_min_messages = warning", "logging_collector = off",
+	}
+	if opts.CertFile != "" {
+		for src, dst := range map[string]string{opts.CertFile: "server.crt", opts.KeyFile: "server.key"} {
+			b, err := os.ReadFile(src)
+			if err != nil {
+				return fmt.Errorf("read TLS file: %w", err)
+			}
+			if err := os.WriteFile(filepath.Join(data, dst), b, 0o600); err != nil {
+				return fmt.Errorf("write TLS file: %w", err)
+			}
+		}
+		conf = append(conf, "ssl = on", "ssl_cert_file = 'server.crt'", "ssl_key_file = 'server.key'")
 	}
 	conf = append(conf, opts.Settings...)
 	f, err := os.OpenFile(filepath.Join(data, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)

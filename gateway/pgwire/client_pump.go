@@ -146,16 +146,32 @@ func (c *clientPump) handle(typ byte, body []byte) error {
 	return nil
 }
 
+// check asks the policy about one statement text, counting and logging a
+// denial. A parse error's text can quote the statement, so only its rule is
+// logged.
+func (c *clientPump) check(sql string) (*policy.Statement, *policy.Denial) {
+	c.statements++
+	st, err := c.s.sandbox.CheckStatement(sql)
+	if err == nil {
+		return st, nil
+	}
+	c.denied++
+	d := asDenial(err)
+	if d.Rule == "parse" {
+		c.s.log.Info("statement denied", "rule", d.Rule)
+	} else {
+		c.s.log.Info("statement denied", "rule", d.Rule, "reason", d.Msg)
+	}
+	return nil, d
+}
+
 func (c *clientPump) onQuery(body []byte) error {
 	if err := c.query.Decode(body); err != nil {
 		return &protoError{msg: "malformed Query: " + err.Error()}
 	}
-	c.statements++
-	st, err := c.s.sandbox.CheckStatement(c.query.String)
-	if err != nil {
-		c.denied++
-		c.q.push(&pending{kind: 'Q', denial: asDenial(err)})
-		c.s.log.Info("statement denied", "rule", asDenial(err).Rule, "reason", err.Error())
+	st, denial := c.check(c.query.String)
+	if denial != nil {
+		c.q.push(&pending{kind: 'Q', denial: denial})
 		c.out = appendMsg(c.out, 'Q', append([]byte(deniedSQL), 0))
 		return nil
 	}
@@ -168,12 +184,9 @@ func (c *clientPump) onParse(body []byte) error {
 	if err := c.parse.Decode(body); err != nil {
 		return &protoError{msg: "malformed Parse: " + err.Error()}
 	}
-	c.statements++
-	st, err := c.s.sandbox.CheckStatement(c.parse.Query)
-	if err != nil {
-		c.denied++
-		c.q.push(&pending{kind: 'P', denial: asDenial(err), name: c.parse.Name})
-		c.s.log.Info("statement denied", "rule", asDenial(err).Rule, "reason", err.Error())
+	st, denial := c.check(c.parse.Query)
+	if denial != nil {
+		c.q.push(&pending{kind: 'P', denial: denial, name: c.parse.Name})
 		failing := pgproto3.Parse{Name: c.parse.Name, Query: deniedSQL}
 		c.out, _ = failing.Encode(c.out)
 		return nil

@@ -58,7 +58,7 @@ func (l *Log) checkpointDue(now time.Time) bool {
 func (l *Log) checkpoint(now time.Time) error {
 	now = now.UTC()
 	seq := l.seq + 1
-	sig, err := l.cfg.Signer.s.Sign(checkpointData(seq, now, l.prev))
+	sig, err := l.cfg.Signer.s.Sign(checkpointData(seq, now, string(l.prev[:])))
 	if err != nil {
 		return fmt.Errorf("sign audit checkpoint: %w", err)
 	}

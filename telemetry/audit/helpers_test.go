@@ -3,6 +3,8 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"strings"
@@ -101,4 +103,9 @@ func only(t testing.TB, res *Result, k ProblemKind) Problem {
 
 func describe(res *Result) string {
 	return fmt.Sprintf("%+v", *res)
+}
+
+func hashHex(line string) string {
+	sum := sha256.Sum256([]byte(line))
+	return hex.EncodeToString(sum[:])
 }

@@ -17,9 +17,10 @@ type Durability int
 const (
 	// GroupCommit (the default) writes and fsyncs records in groups: at
 	// most GroupWindow after the first record of a group, or as soon as a
-	// group holds GroupMax records. Append returns once the record is
-	// chained in memory; a crash loses at most the group being filled and
-	// the one being written. Config.OnDurable reports progress.
+	// group holds GroupMax records (later if the previous group's fsync is
+	// still running). Append returns once the record is chained in memory;
+	// see Config.MaxPending for what a crash can lose, and Config.OnDurable
+	// and Flush for knowing what is on disk.
 	GroupCommit Durability = iota
 	// SyncEach writes and fsyncs each record before Append returns.
 	SyncEach
@@ -46,9 +47,15 @@ type Config struct {
 	// GroupWindow bounds how long a record waits for its group's fsync;
 	// zero means DefaultGroupWindow.
 	GroupWindow time.Duration
-	// GroupMax is the most records in one group; zero means
-	// DefaultGroupMax. Append blocks while a full group waits to be written.
+	// GroupMax records make a group full: it is written at once, without
+	// waiting for GroupWindow. Zero means DefaultGroupMax.
 	GroupMax int
+	// MaxPending bounds the records appended but not yet being written,
+	// while the previous group is written and fsynced (groups grow when
+	// fsync is slow). Append blocks while it is reached. Zero means
+	// 16 × GroupMax. A crash loses at most MaxPending records plus the group
+	// being written, and never one reported to OnDurable.
+	MaxPending int
 	// MaxFileBytes starts a new file before one would grow past it; zero
 	// means DefaultMaxFileBytes. A record longer than it gets a file alone.
 	MaxFileBytes int64
@@ -80,7 +87,7 @@ type Log struct {
 	mu        sync.Mutex
 	cond      *sync.Cond // signalled when a group is taken or the log fails
 	seq       uint64     // last sequence number chained
-	prev      string     // hex hash of the last line chained
+	prev      [64]byte   // hex hash of the last line chained
 	pending   []byte     // chained lines not yet written
 	pendingN  int
 	spare     []byte
@@ -105,9 +112,10 @@ func Open(cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open audit log %s: %w", cfg.Dir, err)
 	}
-	l := &Log{cfg: cfg, log: cfg.Logger, fw: fw, seq: seq, prev: prev, lastCkpt: time.Now(),
+	l := &Log{cfg: cfg, log: cfg.Logger, fw: fw, seq: seq, lastCkpt: time.Now(),
 		kick: make(chan struct{}, 1), full: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{})}
+	copy(l.prev[:], prev)
 	l.cond = sync.NewCond(&l.mu)
 	if cfg.Durability == GroupCommit {
 		go l.flushLoop()
@@ -129,6 +137,9 @@ func withDefaults(c Config) Config {
 	}
 	if c.MaxFileBytes <= 0 {
 		c.MaxFileBytes = DefaultMaxFileBytes
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = 16 * c.GroupMax
 	}
 	if c.CheckpointEvery <= 0 {
 		c.CheckpointEvery = DefaultCheckpointEvery
@@ -187,14 +198,14 @@ func (l *Log) AppendSeq(ctx context.Context, rec Record) (uint64, error) {
 
 // waitRoom waits (l.mu held) until a group has room.
 func (l *Log) waitRoom(ctx context.Context) error {
-	if l.cfg.Durability == GroupCommit && l.pendingN >= l.cfg.GroupMax {
+	if l.cfg.Durability == GroupCommit && l.pendingN >= l.cfg.MaxPending {
 		stop := context.AfterFunc(ctx, func() {
 			l.mu.Lock()
 			l.cond.Broadcast()
 			l.mu.Unlock()
 		})
 		defer stop()
-		for l.pendingN >= l.cfg.GroupMax && l.err == nil && !l.closed && ctx.Err() == nil {
+		for l.pendingN >= l.cfg.MaxPending && l.err == nil && !l.closed && ctx.Err() == nil {
 			l.cond.Wait()
 		}
 	}
@@ -213,9 +224,9 @@ func (l *Log) waitRoom(ctx context.Context) error {
 func (l *Log) chain(body []byte) uint64 {
 	l.seq++
 	start := len(l.pending)
-	l.pending = appendLine(l.pending, l.seq, body, l.prev)
+	l.pending = appendLine(l.pending, l.seq, body, l.prev[:])
 	sum := sha256.Sum256(l.pending[start:])
-	l.prev = hex.EncodeToString(sum[:])
+	hex.Encode(l.prev[:], sum[:])
 	l.pending = append(l.pending, '\n')
 	l.pendingN++
 	l.sinceCkpt++

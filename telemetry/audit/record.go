@@ -116,7 +116,7 @@ func (r *Record) appendBody(b []byte) []byte {
 }
 
 // appendLine frames a body: {"seq":N<body>,"prev":"…"}.
-func appendLine(b []byte, seq uint64, body []byte, prev string) []byte {
+func appendLine(b []byte, seq uint64, body, prev []byte) []byte {
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendUint(b, seq, 10)
 	b = append(b, body...)
@@ -128,7 +128,7 @@ func appendLine(b []byte, seq uint64, body []byte, prev string) []byte {
 // canonical returns the canonical line of r (without newline).
 func (r *Record) canonical() []byte {
 	body := r.appendBody(make([]byte, 0, 256))
-	return appendLine(make([]byte, 0, len(body)+100), r.Seq, body, r.Prev)
+	return appendLine(make([]byte, 0, len(body)+100), r.Seq, body, []byte(r.Prev))
 }
 
 func appendField(b []byte, name, v string) []byte {

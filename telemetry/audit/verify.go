@@ -92,16 +92,17 @@ type entry struct {
 }
 
 type verifier struct {
-	opts    VerifyOptions
-	res     Result
-	files   []string
-	seen    map[uint64]entry
-	claims  map[uint64]string // prev claimed by a record whose predecessor is not yet seen
-	last    uint64
-	lastOK  bool // last record was a verified checkpoint
-	minSeq  uint64
-	torn    int // index in Problems of a torn line awaiting the next file, or -1
-	tornSeq uint64
+	opts     VerifyOptions
+	res      Result
+	files    []string
+	seen     map[uint64]entry
+	claims   map[uint64]string // prev claimed by a record whose predecessor is not yet seen
+	last     uint64
+	lastOK   bool // last record was a verified checkpoint
+	lastCkpt bool // last record was a checkpoint, verified or not
+	minSeq   uint64
+	torn     int // index in Problems of a torn line awaiting the next file, or -1
+	tornSeq  uint64
 }
 
 // VerifyWith checks the chain across files, given in chain order. The
@@ -158,7 +159,7 @@ func (v *verifier) line(fi, ln int, line []byte) {
 		seq := v.last + 1
 		v.problem(fi, ln, seq, Malformed, "not a record (edited or corrupted)")
 		v.add(seq, entry{file: fi, line: ln, unreadable: true})
-		v.lastOK = false
+		v.lastOK, v.lastCkpt = false, false
 		return
 	}
 	if !bytes.Equal(r.canonical(), line) {
@@ -166,14 +167,15 @@ func (v *verifier) line(fi, ln int, line []byte) {
 	}
 	if prev, ok := v.seen[r.Seq]; ok {
 		v.problem(fi, ln, r.Seq, Reordered, "sequence number repeated (first at "+v.where(prev)+")")
-		v.lastOK = false
+		v.lastOK, v.lastCkpt = false, false
 		return
 	}
 	if v.res.Records > 0 && r.Seq < v.last {
 		v.problem(fi, ln, r.Seq, Reordered, fmt.Sprintf("seq %d follows seq %d", r.Seq, v.last))
 	}
 	v.link(fi, ln, r)
-	v.lastOK = r.Kind == KindCheckpoint && v.checkpoint(fi, ln, r)
+	v.lastCkpt = r.Kind == KindCheckpoint
+	v.lastOK = v.lastCkpt && v.checkpoint(fi, ln, r)
 	v.add(r.Seq, entry{hash: sha256.Sum256(line), file: fi, line: ln})
 }
 
@@ -273,7 +275,7 @@ func (v *verifier) finish() {
 		s = end
 	}
 	v.res.Sealed = v.res.Records > 0 && v.lastOK
-	if v.opts.RequireSealed && !v.res.Sealed && len(v.files) > 0 {
+	if v.opts.RequireSealed && !v.lastCkpt && len(v.files) > 0 {
 		v.problem(len(v.files)-1, 0, v.res.LastSeq, Truncated,
 			"the log does not end with a checkpoint: records may have been cut from its end")
 	}

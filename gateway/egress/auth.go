@@ -1,0 +1,126 @@
+package egress
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/sandgate/sandgate/policy"
+)
+
+var (
+	errNoCredentials  = errors.New("no proxy credentials")
+	errBadCredentials = errors.New("proxy credentials not accepted")
+)
+
+// authenticator checks Proxy-Authorization Basic credentials against the
+// sandboxes' SCRAM-SHA-256 verifiers, remembering recent successes under an
+// HMAC of user and password so the PBKDF2 cost is paid once per credential.
+type authenticator struct {
+	verifiers map[string]*policy.Verifier
+	key       [32]byte // random per process: cache keys are useless elsewhere
+
+	mu    sync.Mutex
+	max   int
+	cache map[[32]byte]string // HMAC(user, password) → sandbox
+	order [][32]byte          // insertion order, for eviction
+}
+
+func newAuthenticator(sandboxes map[string]*Sandbox, cacheSize int) (*authenticator, error) {
+	a := &authenticator{verifiers: map[string]*policy.Verifier{}, max: cacheSize, cache: map[[32]byte]string{}}
+	if a.max == 0 {
+		a.max = 1024
+	}
+	if _, err := rand.Read(a.key[:]); err != nil {
+		return nil, err
+	}
+	for name, s := range sandboxes {
+		v, err := policy.ParseVerifier(s.Verifier)
+		if err != nil {
+			return nil, err
+		}
+		a.verifiers[name] = v
+	}
+	return a, nil
+}
+
+// authenticate returns the sandbox named by valid credentials in h.
+func (a *authenticator) authenticate(h http.Header) (string, error) {
+	user, pass, ok := parseBasic(h.Get("Proxy-Authorization"))
+	if !ok {
+		return "", errNoCredentials
+	}
+	v := a.verifiers[user]
+	if v == nil {
+		return "", errBadCredentials
+	}
+	k := a.cacheKey(user, pass)
+	if a.cached(k, user) {
+		return user, nil
+	}
+	d, err := policy.DeriveVerifier(pass, v.Salt, v.Iterations)
+	if err != nil || subtle.ConstantTimeCompare(d.StoredKey, v.StoredKey) != 1 {
+		return "", errBadCredentials
+	}
+	a.remember(k, user)
+	return user, nil
+}
+
+func (a *authenticator) cacheKey(user, pass string) [32]byte {
+	m := hmac.New(sha256.New, a.key[:])
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(user)))
+	m.Write(n[:])
+	m.Write([]byte(user))
+	m.Write([]byte(pass))
+	var k [32]byte
+	m.Sum(k[:0])
+	return k
+}
+
+func (a *authenticator) cached(k [32]byte, user string) bool {
+	if a.max < 0 {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cache[k] == user
+}
+
+func (a *authenticator) remember(k [32]byte, user string) {
+	if a.max < 0 {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.cache[k]; ok {
+		return
+	}
+	for len(a.order) >= a.max {
+		delete(a.cache, a.order[0])
+		a.order = a.order[1:]
+	}
+	a.cache[k] = user
+	a.order = append(a.order, k)
+}
+
+// parseBasic parses "Basic base64(user:password)", scheme case-insensitive.
+func parseBasic(v string) (user, pass string, ok bool) {
+	scheme, cred, found := strings.Cut(strings.TrimSpace(v), " ")
+	if !found || !strings.EqualFold(scheme, "Basic") {
+		return "", "", false
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred))
+	if err != nil {
+		return "", "", false
+	}
+	user, pass, ok = strings.Cut(string(raw), ":")
+	return user, pass, ok && user != ""
+}

@@ -147,4 +147,3 @@ func (p *addrPolicy) check(ap netip.AddrPort) Class {
 	}
 	return c
 }
-

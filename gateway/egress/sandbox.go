@@ -99,7 +99,9 @@ func tooMany(code ErrorCode, what string, max int64) *denial {
 
 // selfAddrs is the set of sandgate's own addresses, shared by all sandboxes
 // and extended when a listener starts.
-type selfSet struct{ p atomic.Pointer[[]netip.AddrPort] }
+type selfSet struct {
+	p atomic.Pointer[[]netip.AddrPort]
+}
 
 func (s *selfSet) load() []netip.AddrPort {
 	if p := s.p.Load(); p != nil {

@@ -124,10 +124,10 @@ func (s *syncBuffer) String() string {
 type world struct {
 	t         *testing.T
 	srv       *Server
-	proxyURL  string      // http://127.0.0.1:<port>
-	proxyPort int         // the proxy's own port, which no sandbox may reach
-	plain     *backend    // plain HTTP backend on loopback
-	tls       *backend    // TLS backend on loopback (cert for example.com, 127.0.0.1)
+	proxyURL  string   // http://127.0.0.1:<port>
+	proxyPort int      // the proxy's own port, which no sandbox may reach
+	plain     *backend // plain HTTP backend on loopback
+	tls       *backend // TLS backend on loopback (cert for example.com, 127.0.0.1)
 	res       *fakeResolver
 	logs      *syncBuffer // JSON canonical lines
 	spans     *tracetest.SpanRecorder

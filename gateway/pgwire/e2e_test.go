@@ -516,10 +516,10 @@ func TestUpstreamTLSVerifyFull(t *testing.T) {
 }
 
 func TestStartupAndIdleTimeouts(t *testing.T) {
-	w := newWorld(t, worldOpts{mutate: func(c *Config) {
-		c.StartupTimeout = 300 * time.Millisecond
-		c.IdleTimeout = 300 * time.Millisecond
-	}})
+	// Separate gateways: a short start-up timeout could fail a slow SCRAM
+	// login on a loaded machine.
+	w := newWorld(t, worldOpts{mutate: func(c *Config) { c.StartupTimeout = 300 * time.Millisecond }})
+	idle := newWorld(t, worldOpts{mutate: func(c *Config) { c.IdleTimeout = 300 * time.Millisecond }})
 	// A client that connects and never speaks is disconnected.
 	raw, err := net.Dial("tcp", w.addr)
 	if err != nil {
@@ -531,7 +531,7 @@ func TestStartupAndIdleTimeouts(t *testing.T) {
 		t.Fatalf("silent client: got %v, want the gateway to close the connection", err)
 	}
 	// A logged-in client that goes idle gets 57P05 and is disconnected.
-	conn := hijacked(t, w)
+	conn := hijacked(t, idle)
 	reply, _ := io.ReadAll(conn)
 	if !bytes.Contains(reply, []byte("57P05")) {
 		t.Fatalf("idle session: got %q, want an ErrorResponse with 57P05", reply)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -56,9 +58,10 @@ func (f *fakeResolver) count(host string) int {
 // backend is an httptest server on loopback that records what it got.
 type backend struct {
 	*httptest.Server
-	port int
-	mu   sync.Mutex
-	got  []*http.Request
+	port  int
+	block chan struct{} // /slow waits until it is closed
+	mu    sync.Mutex
+	got   []*http.Request
 }
 
 func (b *backend) record(r *http.Request) {
@@ -79,6 +82,8 @@ func (b *backend) handle(w http.ResponseWriter, r *http.Request) {
 	case "/redirect":
 		http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusFound)
 		return
+	case "/slow":
+		<-b.block
 	case "/forge":
 		w.Header().Set(ErrorHeader, "forged")
 		w.Header().Set("X-Sandgate-Sandbox", "forged")
@@ -89,7 +94,7 @@ func (b *backend) handle(w http.ResponseWriter, r *http.Request) {
 
 func newBackend(t *testing.T, tlsOn bool) *backend {
 	t.Helper()
-	b := &backend{}
+	b := &backend{block: make(chan struct{})}
 	h := http.HandlerFunc(b.handle)
 	if tlsOn {
 		b.Server = httptest.NewTLSServer(h)
@@ -97,6 +102,7 @@ func newBackend(t *testing.T, tlsOn bool) *backend {
 		b.Server = httptest.NewServer(h)
 	}
 	t.Cleanup(b.Close)
+	t.Cleanup(func() { close(b.block) })
 	b.port = int(netip.MustParseAddrPort(b.Listener.Addr().String()).Port())
 	return b
 }
@@ -207,6 +213,8 @@ func (w *world) config() Config {
 			"anyip": {Verifier: verifier(t, passwords["anyip"]), AllowCIDRs: loop, Rules: []Rule{
 				{ID: "any-ip", Hosts: []string{"0.0.0.0/0", "::/0"}, Ports: append(ports, w.proxyPort, 80)}}},
 			"report": {Verifier: verifier(t, passwords["report"]), Mode: ModeReport, AllowCIDRs: loop},
+			"tight": {Verifier: verifier(t, passwords["tight"]), Rules: rules, AllowCIDRs: loop,
+				MaxTunnels: 2, MaxConcurrent: 1, RatePerSecond: 1000, Burst: 1000},
 		},
 		Resolver:       w.res,
 		Logger:         slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -282,4 +290,15 @@ func readBody(t *testing.T, r *http.Response) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func encode(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+func writeCertPEM(t *testing.T, w *world, path string) {
+	t.Helper()
+	der := w.tls.Certificate().Raw
+	p := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := os.WriteFile(path, p, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -30,8 +30,19 @@ func newHasher(master []byte, sandbox string) *hasher {
 	return h
 }
 
-// Apply appends the pseudonym of src to dst.
-func (h *hasher) Apply(dst, src []byte) []byte {
+func (h *hasher) Name() string    { return "hash" }
+func (h *hasher) Subject() string { return "" }
+
+// Apply appends the pseudonym of in to dst; NULL stays NULL.
+func (h *hasher) Apply(dst, in []byte, inNull bool, _ []byte) ([]byte, bool, error) {
+	if inNull {
+		return dst, true, nil
+	}
+	return h.sum(dst, in), false, nil
+}
+
+// sum appends the pseudonym of src to dst.
+func (h *hasher) sum(dst, src []byte) []byte {
 	m := h.pool.Get().(hash.Hash)
 	m.Reset()
 	m.Write(src)

@@ -13,16 +13,27 @@ type Column struct {
 	Unresolved bool
 }
 
-// Transform rewrites one non-NULL value in its text form.
+// Transform rewrites one value in its text form.
 type Transform interface {
-	// Apply appends the transformed src to dst.
-	Apply(dst, src []byte) []byte
+	// Apply appends the transformed value to dst. inNull marks SQL NULL;
+	// outNull a NULL result. subject is the value of the Subject column of
+	// the same row (nil when there is none). An error is a *Denial: the
+	// value must not be sent.
+	Apply(dst, in []byte, inNull bool, subject []byte) (out []byte, outNull bool, err error)
+	// Subject names the column of the same table whose value the transform
+	// needs (date_shift's patient identifier), or "".
+	Subject() string
+	// Name is the rule's transform name, for logs and audit.
+	Name() string
 }
 
 // Plan says what happens to each column of one result.
 type Plan struct {
 	// Transforms has one entry per column; nil passes the value unchanged.
 	Transforms []Transform
+	// Subjects gives, per column, the index of the result column holding
+	// its transform's subject, or -1.
+	Subjects []int
 	// Any reports whether some column is transformed.
 	Any bool
 }
@@ -30,18 +41,37 @@ type Plan struct {
 // PlanColumns plans a result of st. A column the policy does not allow is a
 // Denial.
 func (sb *Sandbox) PlanColumns(st *Statement, cols []Column) (*Plan, error) {
-	p := &Plan{Transforms: make([]Transform, len(cols))}
+	p := &Plan{Transforms: make([]Transform, len(cols)), Subjects: make([]int, len(cols))}
 	for i, c := range cols {
+		p.Subjects[i] = -1
 		tr, err := sb.planColumn(st, c)
 		if err != nil {
 			return nil, err
 		}
-		if tr != nil {
-			p.Transforms[i] = tr
-			p.Any = true
+		if tr == nil {
+			continue
+		}
+		p.Transforms[i] = tr
+		p.Any = true
+		if subj := tr.Subject(); subj != "" {
+			if p.Subjects[i] = subjectIndex(cols, c, subj); p.Subjects[i] < 0 {
+				return nil, &Denial{Code: CodeInsufficientPrivilege, Rule: "subject-missing",
+					Msg: fmt.Sprintf("column %s.%s.%s is shifted per patient and needs %s in the same result", c.Schema, c.Table, c.Attr, subj),
+					Hint: fmt.Sprintf("add %s to the select list", subj)}
+			}
 		}
 	}
 	return p, nil
+}
+
+// subjectIndex finds the result column that is table column subj of c's table.
+func subjectIndex(cols []Column, c Column, subj string) int {
+	for j, o := range cols {
+		if o.Schema == c.Schema && o.Table == c.Table && o.Attr == subj {
+			return j
+		}
+	}
+	return -1
 }
 
 func (sb *Sandbox) planColumn(st *Statement, c Column) (Transform, error) {
@@ -69,26 +99,20 @@ func (sb *Sandbox) planColumn(st *Statement, c Column) (Transform, error) {
 	if !ok {
 		return nil, sb.notNamed(c.Schema + "." + c.Table)
 	}
-	rule, ok := t.columns[c.Attr]
+	cr, ok := t.columns[c.Attr]
 	if !ok {
 		return nil, &Denial{Code: CodeInsufficientPrivilege, Rule: "not-named",
 			Msg:  fmt.Sprintf("column %s.%s.%s is not in the policy of sandbox %q", c.Schema, c.Table, c.Attr, sb.Name),
 			Hint: "list the columns you need instead of *, or ask your information governance team to add this one"}
 	}
-	switch rule {
+	switch cr.rule {
 	case Allow:
 		return nil, nil
-	case Hash:
-		return sb.hash, nil
+	case Hash, Transformed:
+		return cr.transform, nil
 	}
 	return nil, &Denial{Code: CodeInsufficientPrivilege, Rule: "column-deny",
 		Msg:  fmt.Sprintf("column %s.%s.%s is denied to sandbox %q", c.Schema, c.Table, c.Attr, sb.Name),
 		Hint: "leave it out of the query; if the prototype needs it, ask your information governance team for a pseudonymised form"}
 }
 
-// TableColumns returns the rules of a sandbox table's columns, for COPY
-// planning: ok is false when the sandbox does not name the table.
-func (sb *Sandbox) HasTable(schema, name string) bool {
-	_, ok := sb.tables[relName{schema, name}]
-	return ok
-}

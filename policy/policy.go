@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/sandgate/sandgate/pseudonymise"
 	"gopkg.in/yaml.v3"
 )
 
@@ -36,6 +37,9 @@ const (
 	Allow
 	// Hash replaces the value by a keyed one-way pseudonym.
 	Hash
+	// Transformed applies a pseudonymise transform (token, nhs_number,
+	// date_shift, generalise…).
+	Transformed
 )
 
 func (r Rule) String() string {
@@ -44,6 +48,8 @@ func (r Rule) String() string {
 		return "allow"
 	case Hash:
 		return "hash"
+	case Transformed:
+		return "transform"
 	default:
 		return "deny"
 	}
@@ -75,6 +81,7 @@ type Sandbox struct {
 	Database       string
 	Verifier       string // SCRAM-SHA-256 verifier, PostgreSQL's format
 	MaxConnections int    // 0 means the gateway's default
+	LinkGroup      string // sandboxes in one link group share pseudonyms
 	tables         map[relName]*table
 	hash           *hasher
 }
@@ -85,8 +92,14 @@ func (r relName) String() string { return r.schema + "." + r.name }
 
 type table struct {
 	name      relName
-	columns   map[string]Rule
+	columns   map[string]columnRule
 	protected bool // some column is not Allow
+}
+
+// columnRule is one column's compiled rule.
+type columnRule struct {
+	rule      Rule
+	transform Transform // Hash and Transformed
 }
 
 // Sandbox returns the named sandbox, or nil.
@@ -105,6 +118,9 @@ type Options struct {
 	// HashKey keys the hash rule (at least 32 bytes). Each sandbox derives its
 	// own subkey from it, so hashes differ across sandboxes.
 	HashKey []byte
+	// Engine builds the pseudonymise transforms a column rule names. Nil
+	// means only allow, hash and deny are available.
+	Engine *pseudonymise.Engine
 }
 
 // file is the YAML form. Domain types above carry no tags.
@@ -119,8 +135,43 @@ type sandboxYAML struct {
 	Purpose          string                       `yaml:"purpose"`
 	Database         string                       `yaml:"database"`
 	PasswordVerifier string                       `yaml:"password_verifier"`
-	MaxConnections   int                          `yaml:"max_connections"`
-	Tables           map[string]map[string]string `yaml:"tables"`
+	LinkGroup        string                          `yaml:"link_group"`
+	MaxConnections   int                             `yaml:"max_connections"`
+	Tables           map[string]map[string]ruleYAML `yaml:"tables"`
+}
+
+// ruleYAML is a column rule: a word (allow, hash, deny) or a transform
+// {transform: nhs_number, domain: nhs_number, params: {…}, subject: col}.
+type ruleYAML struct {
+	Word      string
+	Transform string            `yaml:"transform"`
+	Domain    string            `yaml:"domain"`
+	Params    map[string]string `yaml:"params"`
+	Subject   string            `yaml:"subject"`
+	node      *yaml.Node
+}
+
+func (r *ruleYAML) UnmarshalYAML(n *yaml.Node) error {
+	r.node = n
+	if n.Kind == yaml.ScalarNode {
+		r.Word = n.Value
+		return nil
+	}
+	type plain ruleYAML
+	var p plain
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		switch n.Content[i].Value {
+		case "transform", "domain", "params", "subject":
+		default:
+			return fmt.Errorf("line %d: field %s not found in column rule (want transform, domain, params, subject)", n.Content[i].Line, n.Content[i].Value)
+		}
+	}
+	p.node = n
+	*r = ruleYAML(p)
+	return nil
 }
 
 // Error is one problem in a policy file, with its position.
@@ -249,6 +300,7 @@ func compileSandbox(opts Options, sy sandboxYAML, node *yaml.Node, at posErr) (*
 	}
 	sb := &Sandbox{Name: sy.Name, Owner: sy.Owner, Purpose: sy.Purpose, Database: sy.Database,
 		Verifier: sy.PasswordVerifier, MaxConnections: sy.MaxConnections, tables: map[relName]*table{},
+		LinkGroup: sy.LinkGroup,
 		hash: newHasher(opts.HashKey, sy.Name)}
 	tablesNode := valueNode(node, "tables")
 	for tname, cols := range sy.Tables {
@@ -258,18 +310,19 @@ func compileSandbox(opts Options, sy sandboxYAML, node *yaml.Node, at posErr) (*
 			errs = append(errs, at(tn, fmt.Sprintf("table %q is not schema.table or table", tname), ""))
 			continue
 		}
-		t := &table{name: rn, columns: map[string]Rule{}}
-		for cname, rule := range cols {
-			r, ok := parseRule(rule)
-			if !ok {
-				errs = append(errs, at(valueNode(tn, cname), fmt.Sprintf("column %s.%s: rule %q is not one of allow, hash, deny", rn, cname, rule), ""))
+		t := &table{name: rn, columns: map[string]columnRule{}}
+		for cname, ry := range cols {
+			cr, err := compileRule(opts, sb, rn, cname, ry)
+			if err != nil {
+				errs = append(errs, at(ry.node, err.Error(), ruleHint(ry)))
 				continue
 			}
-			t.columns[strings.ToLower(cname)] = r
-			if r != Allow {
+			t.columns[strings.ToLower(cname)] = cr
+			if cr.rule != Allow {
 				t.protected = true
 			}
 		}
+		errs = append(errs, checkSubjects(t, tn, at)...)
 		sb.tables[rn] = t
 	}
 	if len(errs) > 0 {

@@ -11,6 +11,7 @@ import (
 // CopyData message, in text or CSV format.
 type copyPlan struct {
 	transforms []policy.Transform
+	subjects   []int
 	csv        bool
 	skipHeader bool // the next row is the header line
 	field      []byte
@@ -92,7 +93,7 @@ func (p *serverPump) planCopy(st *policy.Statement) (*copyPlan, error) {
 			Msg:  "COPY with pseudonymised columns supports only the text and CSV formats with default options",
 			Hint: "leave out FORMAT binary, DELIMITER, QUOTE, ESCAPE and NULL options"}
 	}
-	return &copyPlan{transforms: pl.Transforms, csv: c.Format == "csv", skipHeader: c.Header}, nil
+	return &copyPlan{transforms: pl.Transforms, subjects: pl.Subjects, csv: c.Format == "csv", skipHeader: c.Header}, nil
 }
 
 func (p *serverPump) onCopyData(body []byte) error {
@@ -136,17 +137,36 @@ func (cp *copyPlan) rewriteText(dst, row []byte) ([]byte, error) {
 	if len(fields) != len(cp.transforms) {
 		return dst, errCopyShape
 	}
+	value := func(f []byte) ([]byte, bool) {
+		if bytes.Equal(f, []byte(`\N`)) {
+			return nil, true
+		}
+		return unescapeText(f), false
+	}
 	for i, f := range fields {
 		if i > 0 {
 			dst = append(dst, '\t')
 		}
 		tr := cp.transforms[i]
-		if tr == nil || bytes.Equal(f, []byte(`\N`)) {
+		if tr == nil {
 			dst = append(dst, f...)
 			continue
 		}
-		cp.field = tr.Apply(cp.field[:0], unescapeText(f))
-		dst = escapeText(dst, cp.field)
+		in, null := value(f)
+		var subject []byte
+		if j := subjectOf(cp.subjects, i); j >= 0 {
+			subject, _ = value(fields[j])
+		}
+		out, outNull, err := tr.Apply(cp.field[:0], in, null, subject)
+		if err != nil {
+			return dst, err
+		}
+		cp.field = out
+		if outNull {
+			dst = append(dst, `\N`...)
+			continue
+		}
+		dst = escapeText(dst, out)
 	}
 	return append(dst, '\n'), nil
 }
@@ -225,34 +245,56 @@ func escapeText(dst, v []byte) []byte {
 	return dst
 }
 
+// csvCell is one parsed CSV field.
+type csvCell struct {
+	raw  []byte // as sent, quotes and all
+	val  []byte
+	null bool // unquoted and empty
+}
+
 // rewriteCSV transforms one row of COPY CSV format (default quote and
 // delimiter; an unquoted empty field is NULL).
 func (cp *copyPlan) rewriteCSV(dst, row []byte) ([]byte, error) {
 	row = bytes.TrimSuffix(row, []byte{'\n'})
-	i := 0
-	for col := 0; col < len(cp.transforms); col++ {
-		if col > 0 {
+	cells := make([]csvCell, 0, len(cp.transforms))
+	for i := 0; len(cells) < len(cp.transforms); {
+		if len(cells) > 0 {
 			if i >= len(row) || row[i] != ',' {
 				return dst, errCopyShape
 			}
-			dst = append(dst, ',')
 			i++
 		}
 		val, quoted, next, ok := csvField(row, i)
 		if !ok {
 			return dst, errCopyShape
 		}
-		tr := cp.transforms[col]
-		if tr == nil || (!quoted && len(val) == 0) {
-			dst = append(dst, row[i:next]...)
-		} else {
-			cp.field = tr.Apply(cp.field[:0], val)
-			dst = quoteCSV(dst, cp.field)
-		}
+		cells = append(cells, csvCell{raw: row[i:next], val: val, null: !quoted && len(val) == 0})
 		i = next
+		if len(cells) == len(cp.transforms) && i != len(row) {
+			return dst, errCopyShape
+		}
 	}
-	if i != len(row) {
-		return dst, errCopyShape
+	for col, c := range cells {
+		if col > 0 {
+			dst = append(dst, ',')
+		}
+		tr := cp.transforms[col]
+		if tr == nil {
+			dst = append(dst, c.raw...)
+			continue
+		}
+		var subject []byte
+		if j := subjectOf(cp.subjects, col); j >= 0 && !cells[j].null {
+			subject = cells[j].val
+		}
+		out, outNull, err := tr.Apply(cp.field[:0], c.val, c.null, subject)
+		if err != nil {
+			return dst, err
+		}
+		cp.field = out
+		if !outNull {
+			dst = quoteCSV(dst, out)
+		}
 	}
 	return append(dst, '\n'), nil
 }

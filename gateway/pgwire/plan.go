@@ -14,6 +14,7 @@ import (
 type resultPlan struct {
 	any        bool               // some column is transformed
 	transforms []policy.Transform // per column; nil passes
+	subjects   []int              // per column: index of its transform's subject column, or -1
 	typeOIDs   []uint32           // the server's type of each column
 	formats    []int16            // per column, from the RowDescription
 	rewritten  []byte             // RowDescription body with transformed columns typed text
@@ -42,7 +43,7 @@ func (p *serverPump) planFor(body []byte, st *policy.Statement) (*resultPlan, er
 	if err != nil {
 		return nil, err
 	}
-	rp := &resultPlan{any: pl.Any, transforms: pl.Transforms}
+	rp := &resultPlan{any: pl.Any, transforms: pl.Transforms, subjects: pl.Subjects}
 	for i := range p.rd.Fields {
 		f := &p.rd.Fields[i]
 		rp.typeOIDs = append(rp.typeOIDs, f.DataTypeOID)
@@ -111,51 +112,101 @@ func formatOf(fmts []int16, i int) int16 {
 
 // rewriteRow appends the transformed DataRow to dst.
 func (rp *resultPlan) rewriteRow(dst, body []byte, fmts []int16, p *serverPump) ([]byte, error) {
-	if len(body) < 2 {
-		return dst, fmt.Errorf("%w: malformed DataRow", errUpstreamGone)
-	}
-	n := int(binary.BigEndian.Uint16(body))
-	if n != len(rp.transforms) {
-		return dst, &policy.Denial{Code: codeInternal, Rule: "row-shape",
-			Msg: "a result row does not match its description; sandgate withheld it"}
+	vals, err := p.splitRow(body, len(rp.transforms))
+	if err != nil {
+		return dst, err
 	}
 	dst, start := beginMsg(dst, 'D')
 	dst = append(dst, body[:2]...)
+	for i, v := range vals {
+		tr := rp.transforms[i]
+		if tr == nil {
+			dst = appendValue(dst, v)
+			continue
+		}
+		in, err := p.textValue(v, formatOf(fmts, i), rp.typeOIDs[i])
+		if err != nil {
+			return dst[:start], err
+		}
+		var subject []byte
+		if j := subjectOf(rp.subjects, i); j >= 0 && vals[j] != nil {
+			if subject, err = p.textValue(vals[j], formatOf(fmts, j), rp.typeOIDs[j]); err != nil {
+				return dst[:start], err
+			}
+		}
+		lenAt := len(dst)
+		dst = append(dst, 0, 0, 0, 0)
+		out, null, err := tr.Apply(dst, in, v == nil, subject)
+		if err != nil {
+			return dst[:start], err
+		}
+		if null {
+			dst = binary.BigEndian.AppendUint32(dst[:lenAt], 0xffffffff)
+			continue
+		}
+		dst = out
+		binary.BigEndian.PutUint32(dst[lenAt:], uint32(len(dst)-lenAt-4))
+	}
+	return finishMsg(dst, start), nil
+}
+
+func subjectOf(subjects []int, i int) int {
+	if i < len(subjects) {
+		return subjects[i]
+	}
+	return -1
+}
+
+// splitRow checks a DataRow's shape and returns its values (nil for NULL),
+// valid until the next call.
+func (p *serverPump) splitRow(body []byte, want int) ([][]byte, error) {
+	malformed := fmt.Errorf("%w: malformed DataRow", errUpstreamGone)
+	if len(body) < 2 {
+		return nil, malformed
+	}
+	n := int(binary.BigEndian.Uint16(body))
+	if n != want {
+		return nil, &policy.Denial{Code: codeInternal, Rule: "row-shape",
+			Msg: "a result row does not match its description; sandgate withheld it"}
+	}
+	vals := p.vals[:0]
 	rest := body[2:]
 	for i := 0; i < n; i++ {
 		if len(rest) < 4 {
-			return dst[:start], fmt.Errorf("%w: malformed DataRow", errUpstreamGone)
+			return nil, malformed
 		}
 		l := int(int32(binary.BigEndian.Uint32(rest)))
 		rest = rest[4:]
 		if l < 0 {
-			dst = append(dst, 0xff, 0xff, 0xff, 0xff)
+			vals = append(vals, nil)
 			continue
 		}
 		if l > len(rest) {
-			return dst[:start], fmt.Errorf("%w: malformed DataRow", errUpstreamGone)
+			return nil, malformed
 		}
-		val := rest[:l]
+		vals = append(vals, rest[:l:l])
 		rest = rest[l:]
-		tr := rp.transforms[i]
-		if tr == nil {
-			dst = binary.BigEndian.AppendUint32(dst, uint32(l))
-			dst = append(dst, val...)
-			continue
-		}
-		if formatOf(fmts, i) == 1 && !textLike(rp.typeOIDs[i]) {
-			text, err := p.binaryToText(rp.typeOIDs[i], val)
-			if err != nil {
-				return dst[:start], err
-			}
-			val = text
-		}
-		lenAt := len(dst)
-		dst = append(dst, 0, 0, 0, 0)
-		dst = tr.Apply(dst, val)
-		binary.BigEndian.PutUint32(dst[lenAt:], uint32(len(dst)-lenAt-4))
 	}
-	return finishMsg(dst, start), nil
+	p.vals = vals
+	return vals, nil
+}
+
+func appendValue(dst, v []byte) []byte {
+	if v == nil {
+		return append(dst, 0xff, 0xff, 0xff, 0xff)
+	}
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(v)))
+	return append(dst, v...)
+}
+
+// textValue returns v in text form: binary values of non-text types are
+// converted, so a transform sees the same input whichever format the client
+// asked for.
+func (p *serverPump) textValue(v []byte, format int16, oid uint32) ([]byte, error) {
+	if v == nil || format != 1 || textLike(oid) {
+		return v, nil
+	}
+	return p.binaryToText(oid, v)
 }
 
 // textLike types have the same bytes in binary and text format.
@@ -184,10 +235,9 @@ func (p *serverPump) binaryToText(oid uint32, val []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fail
 	}
-	out, err := p.typeMap.Encode(oid, pgtype.TextFormatCode, v, p.scratch[:0])
+	out, err := p.typeMap.Encode(oid, pgtype.TextFormatCode, v, nil)
 	if err != nil {
 		return nil, fail
 	}
-	p.scratch = out
 	return out, nil
 }

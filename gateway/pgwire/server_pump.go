@@ -40,7 +40,7 @@ type serverPump struct {
 
 	rd      pgproto3.RowDescription
 	typeMap *pgtype.Map
-	scratch []byte
+	vals    [][]byte // values of the row being rewritten
 }
 
 type prepared struct {

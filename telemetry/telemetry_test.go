@@ -42,8 +42,8 @@ func TestStatementSpanAttributes(t *testing.T) {
 	want := map[attribute.Key]string{
 		"db.system.name": "postgresql", "db.namespace": "clinic", "db.operation.name": "SELECT",
 		"db.collection.name": "public.patients", "db.query.summary": "SELECT public.patients",
-		"db.query.text":      "SELECT nhs_number FROM public.patients WHERE nhs_number = $1",
-		"sandgate.sandbox":   "diabetes_dash", "sandgate.decision": "transform", "sandgate.rows_returned": "3",
+		"db.query.text":    "SELECT nhs_number FROM public.patients WHERE nhs_number = $1",
+		"sandgate.sandbox": "diabetes_dash", "sandgate.decision": "transform", "sandgate.rows_returned": "3",
 	}
 	for k, v := range want {
 		if got[k] != v {

@@ -56,7 +56,7 @@ func (sb *Sandbox) PlanColumns(st *Statement, cols []Column) (*Plan, error) {
 		if subj := tr.Subject(); subj != "" {
 			if p.Subjects[i] = subjectIndex(cols, c, subj); p.Subjects[i] < 0 {
 				return nil, &Denial{Code: CodeInsufficientPrivilege, Rule: "subject-missing",
-					Msg: fmt.Sprintf("column %s.%s.%s is shifted per patient and needs %s in the same result", c.Schema, c.Table, c.Attr, subj),
+					Msg:  fmt.Sprintf("column %s.%s.%s is shifted per patient and needs %s in the same result", c.Schema, c.Table, c.Attr, subj),
 					Hint: fmt.Sprintf("add %s to the select list", subj)}
 			}
 		}
@@ -115,4 +115,3 @@ func (sb *Sandbox) planColumn(st *Statement, c Column) (Transform, error) {
 		Msg:  fmt.Sprintf("column %s.%s.%s is denied to sandbox %q", c.Schema, c.Table, c.Attr, sb.Name),
 		Hint: "leave it out of the query; if the prototype needs it, ask your information governance team for a pseudonymised form"}
 }
-

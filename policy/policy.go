@@ -130,13 +130,13 @@ type file struct {
 }
 
 type sandboxYAML struct {
-	Name             string                       `yaml:"name"`
-	Owner            string                       `yaml:"owner"`
-	Purpose          string                       `yaml:"purpose"`
-	Database         string                       `yaml:"database"`
-	PasswordVerifier string                       `yaml:"password_verifier"`
-	LinkGroup        string                          `yaml:"link_group"`
-	MaxConnections   int                             `yaml:"max_connections"`
+	Name             string                         `yaml:"name"`
+	Owner            string                         `yaml:"owner"`
+	Purpose          string                         `yaml:"purpose"`
+	Database         string                         `yaml:"database"`
+	PasswordVerifier string                         `yaml:"password_verifier"`
+	LinkGroup        string                         `yaml:"link_group"`
+	MaxConnections   int                            `yaml:"max_connections"`
 	Tables           map[string]map[string]ruleYAML `yaml:"tables"`
 }
 
@@ -301,7 +301,7 @@ func compileSandbox(opts Options, sy sandboxYAML, node *yaml.Node, at posErr) (*
 	sb := &Sandbox{Name: sy.Name, Owner: sy.Owner, Purpose: sy.Purpose, Database: sy.Database,
 		Verifier: sy.PasswordVerifier, MaxConnections: sy.MaxConnections, tables: map[relName]*table{},
 		LinkGroup: sy.LinkGroup,
-		hash: newHasher(opts.HashKey, sy.Name)}
+		hash:      newHasher(opts.HashKey, sy.Name)}
 	tablesNode := valueNode(node, "tables")
 	for tname, cols := range sy.Tables {
 		tn := valueNode(tablesNode, tname)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sandgate/sandgate/pseudonymise"
 )
 
 var testKey = bytes.Repeat([]byte{7}, 32)
@@ -55,8 +57,16 @@ func TestConfigsDemoPolicyLoads(t *testing.T) {
 	if len(paths) == 0 {
 		t.Fatal("no policy files in configs/")
 	}
+	keys, err := pseudonymise.NewKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := pseudonymise.New(pseudonymise.Config{Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range paths {
-		if _, err := LoadFiles(Options{HashKey: testKey}, p); err != nil {
+		if _, err := LoadFiles(Options{HashKey: testKey, Engine: engine}, p); err != nil {
 			t.Errorf("%s: %v", p, err)
 		}
 	}

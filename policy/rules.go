@@ -3,9 +3,11 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/sandgate/sandgate/pseudonymise"
+	"github.com/sandgate/sandgate/synth"
 	"gopkg.in/yaml.v3"
 )
 
@@ -29,6 +31,9 @@ func compileRule(opts Options, sb *Sandbox, rn relName, col string, ry ruleYAML)
 	}
 	if opts.Engine == nil {
 		return columnRule{}, fmt.Errorf("%s: transform %s needs the pseudonymisation keys, and none are configured", where, ry.Transform)
+	}
+	if ry.Transform == pseudonymise.NameSynthetic && !slices.Contains(synth.ReplaceKinds(), ry.Params["kind"]) {
+		return columnRule{}, fmt.Errorf("%s: synthetic needs params.kind, one of %s", where, strings.Join(synth.ReplaceKinds(), ", "))
 	}
 	if ry.Transform == pseudonymise.NameDateShift && ry.Subject == "" {
 		return columnRule{}, fmt.Errorf("%s: date_shift needs subject: the column (of the same table) that identifies the patient", where)

@@ -64,9 +64,22 @@ type PoolConfig struct {
 }
 
 type KeysConfig struct {
-	// HashKeyFile holds the interim hash rule's key (32+ random bytes).
-	// Empty means data_dir/hash.key, created on first start.
+	// HashKeyFile holds the hash rule's key (32+ random bytes). Empty means
+	// data_dir/hash.key, created on first start.
 	HashKeyFile string `yaml:"hash_key_file"`
+	// KeysetFile is the encrypted Tink keyset (`sandgate keys init`). Empty
+	// means development keys: data_dir/keys.json under data_dir/master.key,
+	// both created on first start.
+	KeysetFile string `yaml:"keyset_file"`
+	// MasterKeyFile is a local key-encryption key (development).
+	MasterKeyFile string `yaml:"master_key_file"`
+	// VaultKeyURI is a Vault Transit key (production), e.g.
+	// hcvault:///transit/keys/sandgate; the address comes from VaultAddr or
+	// $VAULT_ADDR and the token from $VAULT_TOKEN.
+	VaultKeyURI string `yaml:"vault_key_uri"`
+	VaultAddr   string `yaml:"vault_addr"`
+	// CacheBytes caps the transform cache. Zero means 64 MiB.
+	CacheBytes int64 `yaml:"cache_bytes"`
 }
 
 type LogConfig struct {
@@ -190,6 +203,9 @@ func (c Config) validate() error {
 	}
 	if c.Limits.MaxMessageBytes < 0 || (c.Limits.MaxMessageBytes > 0 && c.Limits.MaxMessageBytes < 1024) {
 		bad("limits.max_message_bytes", c.Limits.MaxMessageBytes, "must be at least 1024")
+	}
+	if c.Keys.KeysetFile != "" && (c.Keys.MasterKeyFile == "") == (c.Keys.VaultKeyURI == "") {
+		bad("keys", c.Keys.KeysetFile, "keyset_file needs exactly one of master_key_file (development) or vault_key_uri (production)")
 	}
 	if c.Limits.MaxConnsPerSandbox < 0 {
 		bad("limits.max_connections_per_sandbox", c.Limits.MaxConnsPerSandbox, "must not be negative")

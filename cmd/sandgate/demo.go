@@ -28,6 +28,8 @@ var demoSession = []struct{ title, sql string }{
 		"SELECT patient_id, sex, date_of_birth, diagnosis FROM patients ORDER BY patient_id LIMIT 3;"},
 	{"A hashed column: nhs_number is replaced by a keyed pseudonym (same patient, same token)",
 		"SELECT patient_id, nhs_number FROM patients ORDER BY patient_id LIMIT 3;"},
+	{"A generalised column: postcode is cut to its outward code",
+		"SELECT patient_id, postcode FROM patients ORDER BY patient_id LIMIT 3;"},
 	{"A denied column: family_name is refused, with the rule and what to do",
 		"SELECT patient_id, family_name FROM patients LIMIT 1;"},
 	{"A write: sandboxes are read-only", "DELETE FROM patients;"},

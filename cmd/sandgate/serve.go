@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -20,6 +21,8 @@ import (
 
 	"github.com/sandgate/sandgate/gateway/pgwire"
 	"github.com/sandgate/sandgate/policy"
+	"github.com/sandgate/sandgate/pseudonymise"
+	"github.com/sandgate/sandgate/synth"
 )
 
 func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -61,6 +64,7 @@ func newLogger(c LogConfig, w io.Writer) *slog.Logger {
 type gateway struct {
 	cfg     Config
 	hashKey []byte
+	engine  *pseudonymise.Engine
 	policy  atomic.Pointer[policy.Set]
 	pg      *pgwire.Server
 }
@@ -72,6 +76,9 @@ func newGateway(cfg Config) (*gateway, error) {
 	gw := &gateway{cfg: cfg}
 	var err error
 	if gw.hashKey, err = loadOrCreateKey(cfg.path(cfg.Keys.HashKeyFile), filepath.Join(cfg.path(cfg.DataDir), "hash.key")); err != nil {
+		return nil, err
+	}
+	if gw.engine, err = openEngine(cfg); err != nil {
 		return nil, err
 	}
 	set, err := gw.loadPolicy()
@@ -105,7 +112,50 @@ func (gw *gateway) loadPolicy() (*policy.Set, error) {
 	for i, p := range gw.cfg.Policy {
 		paths[i] = gw.cfg.path(p)
 	}
-	return policy.LoadFiles(policy.Options{HashKey: gw.hashKey}, paths...)
+	return policy.LoadFiles(policy.Options{HashKey: gw.hashKey, Engine: gw.engine}, paths...)
+}
+
+// openEngine loads the Tink keysets and builds the transform engine. With no
+// keyset configured it uses development keys in data_dir, creating them.
+func openEngine(cfg Config) (*pseudonymise.Engine, error) {
+	k := cfg.Keys
+	keyset, master := cfg.path(k.KeysetFile), cfg.path(k.MasterKeyFile)
+	if keyset == "" {
+		dir := cfg.path(cfg.DataDir)
+		keyset, master = filepath.Join(dir, "keys.json"), filepath.Join(dir, "master.key")
+		if _, err := os.Stat(keyset); errors.Is(err, os.ErrNotExist) {
+			kek, err := keysKEK(io.Discard, true, master, "", "")
+			if err != nil {
+				return nil, err
+			}
+			if err := keysInit(io.Discard, keyset, kek); err != nil {
+				return nil, err
+			}
+			slog.Warn("created development keys; configure keys.keyset_file with Vault for real data", "keyset", keyset)
+		}
+	}
+	kek, err := keysKEK(io.Discard, false, master, k.VaultKeyURI, cmp.Or(k.VaultAddr, os.Getenv("VAULT_ADDR")))
+	if err != nil {
+		return nil, fmt.Errorf("open key-encryption key: %w", err)
+	}
+	keys, err := pseudonymise.LoadKeys(keyset, kek)
+	if err != nil {
+		return nil, fmt.Errorf("load keys: %w", err)
+	}
+	return pseudonymise.New(pseudonymise.Config{Keys: keys, CacheBytes: k.CacheBytes, Synthesiser: synthesiser{}})
+}
+
+// synthesiser adapts synth.Replace to the engine's hook; policy checks the
+// kind when it builds the rule, so an error here cannot happen for a valid
+// policy, and an empty value is what fails closed looks like.
+type synthesiser struct{}
+
+func (synthesiser) Replace(kind string, seed, dst []byte) []byte {
+	out, err := synth.Replace(kind, seed, dst)
+	if err != nil {
+		return dst
+	}
+	return out
 }
 
 // serve runs until ctx ends, then drains sessions for up to 10 seconds.
@@ -212,7 +262,7 @@ func checkConfigCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 			for i, pp := range cfg.Policy {
 				paths[i] = cfg.path(pp)
 			}
-			_, err = policy.LoadFiles(policy.Options{HashKey: make([]byte, 32)}, paths...)
+			_, err = policy.LoadFiles(policy.Options{HashKey: make([]byte, 32), Engine: checkEngine()}, paths...)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p, err))
@@ -221,4 +271,16 @@ func checkConfigCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stdout, "%s: ok\n", p)
 	}
 	return errors.Join(errs...)
+}
+
+// checkEngine builds transforms with throwaway in-memory keys, so a policy
+// can be checked (every transform's parameters validated) without the
+// deployment's keys.
+func checkEngine() *pseudonymise.Engine {
+	keys, err := pseudonymise.NewKeys()
+	if err != nil {
+		return nil
+	}
+	e, _ := pseudonymise.New(pseudonymise.Config{Keys: keys, CacheBytes: -1, Synthesiser: synthesiser{}})
+	return e
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/lib/pq"
 	"github.com/sandgate/sandgate/internal/pgcluster"
+	"github.com/sandgate/sandgate/synth"
 )
 
 func connect(t testing.TB, dsn string) *pgx.Conn {
@@ -535,5 +537,60 @@ func TestStartupAndIdleTimeouts(t *testing.T) {
 	reply, _ := io.ReadAll(conn)
 	if !bytes.Contains(reply, []byte("57P05")) {
 		t.Fatalf("idle session: got %q, want an ErrorResponse with 57P05", reply)
+	}
+}
+
+// TestTinkTransforms reads the fixture as sandbox clinician, whose rules use
+// the pseudonymise transforms, in text and binary formats and through COPY.
+func TestTinkTransforms(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	c := connect(t, w.dsn("clinician", testPassword, "disable"))
+	ctx := context.Background()
+	const q = "select patient_id, nhs_number, mrn, dob, note, family_name from patients where patient_id = 1"
+	var rows [][]string
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
+		var id int32
+		var nhs, mrn, dob, family string
+		var note *string
+		if err := c.QueryRow(ctx, q, mode).Scan(&id, &nhs, &mrn, &dob, &note, &family); err != nil {
+			t.Fatalf("mode %v: %v", mode, err)
+		}
+		if note != nil {
+			t.Errorf("redact: got %q, want NULL", *note)
+		}
+		rows = append(rows, []string{nhs, mrn, dob, family})
+	}
+	if strings.Join(rows[0], "|") != strings.Join(rows[1], "|") {
+		t.Fatalf("text and binary formats disagree: %q vs %q", rows[0], rows[1])
+	}
+	nhs, mrn, dob, family := rows[0][0], rows[0][1], rows[0][2], rows[0][3]
+	if nhs == secretNHS || !synth.ValidNHSNumber(nhs) {
+		t.Errorf("nhs_number: got %q, want a different valid NHS number", nhs)
+	}
+	if !strings.HasPrefix(mrn, "tok_") {
+		t.Errorf("token: got %q", mrn)
+	}
+	shifted, err := time.Parse("2006-01-02", dob)
+	if err != nil {
+		t.Fatalf("date_shift: got %q: %v", dob, err)
+	}
+	if d := shifted.Sub(time.Date(1950, 1, 2, 0, 0, 0, 0, time.UTC)).Hours() / 24; d < -30 || d > 30 {
+		t.Errorf("date_shift moved the date %v days, want within ±30", d)
+	}
+	if family == "" || family == secretFamily {
+		t.Errorf("synthetic: got %q", family)
+	}
+	// date_shift needs its subject in the same result.
+	var d string
+	if err := c.QueryRow(ctx, "select dob from patients where patient_id = 1").Scan(&d); pgCode(err) != "42501" {
+		t.Fatalf("date_shift without patient_id: got %v, want 42501", err)
+	}
+	// COPY applies the same transforms.
+	var buf bytes.Buffer
+	if _, err := c.PgConn().CopyTo(ctx, &buf, "COPY patients (patient_id, nhs_number, dob, note) TO STDOUT WITH (FORMAT csv)"); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("1,%q,%q,\n", nhs, dob); !strings.Contains(buf.String(), want) {
+		t.Fatalf("COPY csv: got %q, want a line %q", buf.String(), want)
 	}
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/sandgate/sandgate/internal/pgcluster"
 	"github.com/sandgate/sandgate/policy"
+	"github.com/sandgate/sandgate/pseudonymise"
+	"github.com/sandgate/sandgate/synth"
 )
 
 // The fixture's protected values. No byte sequence of these may reach a
@@ -94,11 +96,43 @@ func testPolicy(t testing.TB) *policy.Set {
       wards: {ward_id: allow, name: allow}
 `, name, v.String())
 	}
-	set, err := policy.Compile(policy.Options{HashKey: []byte(strings.Repeat("k", 32))}, policy.Source{Name: "test.yaml", Data: []byte(b.String())})
+	// clinician sees patients through the Tink transforms.
+	fmt.Fprintf(&b, `  - name: clinician
+    database: clinic
+    password_verifier: %q
+    tables:
+      public.patients:
+        patient_id: allow
+        nhs_number: {transform: nhs_number, domain: nhs_number, params: {on_invalid: "null"}}
+        mrn: {transform: token, domain: mrn}
+        dob: {transform: date_shift, domain: patient_id, subject: patient_id, params: {max_days: "30"}}
+        note: {transform: redact}
+        family_name: {transform: synthetic, domain: patient, params: {kind: family_name}}
+`, v.String())
+	keys, err := pseudonymise.NewKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := pseudonymise.New(pseudonymise.Config{Keys: keys, Synthesiser: testSynth{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := policy.Compile(policy.Options{HashKey: []byte(strings.Repeat("k", 32)), Engine: engine},
+		policy.Source{Name: "test.yaml", Data: []byte(b.String())})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return set
+}
+
+type testSynth struct{}
+
+func (testSynth) Replace(kind string, seed, dst []byte) []byte {
+	out, err := synth.Replace(kind, seed, dst)
+	if err != nil {
+		return dst
+	}
+	return out
 }
 
 // world is a running gateway in front of the test cluster.

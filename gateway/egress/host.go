@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
@@ -200,13 +201,18 @@ func looksNumeric(s string) bool {
 
 var idnaProfile = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.ValidateLabels(true), idna.StrictDomainName(false), idna.VerifyDNSLength(true))
 
-// normaliseName lower-cases, removes one trailing dot and converts IDNA to
+// normaliseName lower-cases and converts IDNA to
 // Punycode. It accepts letters, digits, hyphens and underscores in labels.
 func normaliseName(s string) (string, error) {
-	s = strings.TrimSuffix(s, ".")
+	if !utf8.ValidString(s) {
+		return "", fmt.Errorf("%w: host name is not valid UTF-8", errBadHost)
+	}
 	a, err := idnaProfile.ToASCII(s)
 	if err != nil {
 		return "", fmt.Errorf("%w: %q is not a valid host name", errBadHost, s)
+	}
+	if again, err := idnaProfile.ToASCII(a); err != nil || again != a {
+		return "", fmt.Errorf("%w: %q does not have one stable ASCII form", errBadHost, s)
 	}
 	a = strings.ToLower(a)
 	for _, label := range strings.Split(a, ".") {
@@ -244,7 +250,7 @@ func parseHostPattern(s string) (hostPattern, error) {
 	if _, ok := parseIPv4Spelling(strings.TrimSuffix(rest, ".")); ok || looksNumeric(strings.TrimSuffix(rest, ".")) {
 		return hostPattern{}, errors.New("write IP addresses in dotted-decimal form or as a CIDR range")
 	}
-	name, err := normaliseName(rest)
+	name, err := normaliseName(strings.TrimSuffix(rest, "."))
 	if err != nil {
 		return hostPattern{}, errors.New("is not a valid host name")
 	}

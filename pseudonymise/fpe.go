@@ -63,11 +63,11 @@ func (t *fpeTransform) Apply(dst []byte, c *Context, in []byte, inNull bool) ([]
 	if !ok {
 		return t.invalid(dst, sk, in)
 	}
-	f, err := t.ciphers.get(sk)
-	if err != nil {
-		return dst, false, fmt.Errorf("transform %s: %w", t.name, err)
-	}
 	out, err := t.e.cached(dst, t.id, sk, in, func(dst []byte) ([]byte, error) {
+		f, err := t.ciphers.get(sk)
+		if err != nil {
+			return dst, fmt.Errorf("transform %s: %w", t.name, err)
+		}
 		var y uint64
 		if t.nhs {
 			// FF1 permutes the 10^9 bodies; walking the cycle until the

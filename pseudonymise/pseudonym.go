@@ -105,11 +105,11 @@ func (t *pseudonym) Apply(dst []byte, c *Context, in []byte, inNull bool) ([]byt
 }
 
 func (t *pseudonym) apply(dst []byte, sk scopeKey, in []byte) ([]byte, error) {
-	mp, err := t.macs.get(sk)
-	if err != nil {
-		return dst, fmt.Errorf("transform pseudonym: %w", err)
-	}
 	return t.e.cached(dst, t.id, sk, in, func(dst []byte) ([]byte, error) {
+		mp, err := t.macs.get(sk)
+		if err != nil {
+			return dst, fmt.Errorf("transform pseudonym: %w", err)
+		}
 		st := mp.sum(in)
 		dst = append(dst, t.prefix...)
 		dst = b32.AppendEncode(dst, st.sum[:t.bytes])

@@ -116,11 +116,11 @@ func (t *synthetic) Apply(dst []byte, c *Context, in []byte, inNull bool) ([]byt
 		return dst, false, tooLong(NameSynthetic, t.e.maxValue)
 	}
 	sk := c.scope()
-	mp, err := t.macs.get(sk)
-	if err != nil {
-		return dst, false, fmt.Errorf("transform synthetic: %w", err)
-	}
 	out, err := t.e.cached(dst, t.id, sk, in, func(dst []byte) ([]byte, error) {
+		mp, err := t.macs.get(sk)
+		if err != nil {
+			return dst, fmt.Errorf("transform synthetic: %w", err)
+		}
 		st := mp.sum(in)
 		var seed [sha256.Size]byte
 		seed = st.sum

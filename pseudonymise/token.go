@@ -58,11 +58,11 @@ func (t *token) Apply(dst []byte, c *Context, in []byte, inNull bool) ([]byte, b
 		return dst, false, tooLong(NameToken, t.e.maxValue)
 	}
 	sk := c.scope()
-	ad, err := t.ads.get(sk)
-	if err != nil {
-		return dst, false, err
-	}
 	out, err := t.e.cached(dst, t.id, sk, in, func(dst []byte) ([]byte, error) {
+		ad, err := t.ads.get(sk)
+		if err != nil {
+			return dst, err
+		}
 		ct, err := t.e.daead.EncryptDeterministically(in, *ad)
 		if err != nil {
 			return dst, fmt.Errorf("transform token: encrypt: %w", err)

@@ -1,7 +1,6 @@
 package pseudonymise
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"unicode/utf8"
 )
@@ -122,10 +121,9 @@ func (t *synthetic) Apply(dst []byte, c *Context, in []byte, inNull bool) ([]byt
 			return dst, fmt.Errorf("transform synthetic: %w", err)
 		}
 		st := mp.sum(in)
-		var seed [sha256.Size]byte
-		seed = st.sum
+		dst = t.e.synth.Replace(t.kind, st.sum[:], dst)
 		mp.put(st)
-		return t.e.synth.Replace(t.kind, seed[:], dst), nil
+		return dst, nil
 	})
 	return out, false, err
 }

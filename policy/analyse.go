@@ -23,10 +23,12 @@ const (
 // analysis is what the parser tells about one statement text; it does not
 // depend on the sandbox, so it is cached across sandboxes.
 type analysis struct {
-	stmts     []stmtInfo
-	relations []relRef
-	functions []string // lower-case, last name component
-	parseErr  error
+	normalised string // the cache key, literals shown as ?
+	operation  string
+	stmts      []stmtInfo
+	relations  []relRef
+	functions  []string // lower-case, last name component
+	parseErr   error
 }
 
 type stmtInfo struct {
@@ -73,6 +75,7 @@ func (a *analyser) analyse(sql string) *analysis {
 		return an
 	}
 	an = parseAnalysis(sql)
+	an.normalised = strings.ReplaceAll(string(key), "\x00", "?")
 	a.mu.Lock()
 	if len(a.cache) >= a.max {
 		clear(a.cache) // crude but bounded; statements are re-parsed on demand
@@ -95,7 +98,11 @@ func parseAnalysis(sql string) *analysis {
 		if raw.Stmt == nil {
 			continue
 		}
-		an.stmts = append(an.stmts, classify(raw.Stmt))
+		si := classify(raw.Stmt)
+		if an.operation == "" {
+			an.operation = operationOf(si.tag)
+		}
+		an.stmts = append(an.stmts, si)
 		walk(raw.Stmt.ProtoReflect(), func(m protoreflect.Message) {
 			switch n := m.Interface().(type) {
 			case *pg_query.RangeVar:
@@ -227,4 +234,22 @@ func optionTrue(arg *pg_query.Node) bool {
 		return false
 	}
 	return true
+}
+
+// operationOf turns a parse-tree tag into an operation name: SelectStmt →
+// SELECT, VariableSetStmt → SET.
+func operationOf(tag string) string {
+	switch tag {
+	case "SelectStmt":
+		return "SELECT"
+	case "VariableSetStmt":
+		return "SET"
+	case "VariableShowStmt":
+		return "SHOW"
+	case "TransactionStmt":
+		return "TRANSACTION"
+	case "CopyStmt":
+		return "COPY"
+	}
+	return strings.ToUpper(strings.TrimSuffix(tag, "Stmt"))
 }

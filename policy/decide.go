@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -32,6 +33,13 @@ type Statement struct {
 	Strict bool
 	// Copy is set for COPY … TO STDOUT.
 	Copy *CopyPlan
+	// Normalised is the statement with literals replaced by ? and comments
+	// removed: safe for logs, spans and audit records.
+	Normalised string
+	// Operation is the first statement's kind, e.g. SELECT.
+	Operation string
+	// Relations are the schema-qualified tables read (CTEs left out).
+	Relations []string
 }
 
 // CopyPlan describes a COPY … TO STDOUT.
@@ -91,7 +99,10 @@ var deniedFunctions = map[string]bool{
 }
 
 // CheckStatement decides whether the sandbox may run sql (one simple Query
-// message, possibly several statements, or one Parse).
+// message, possibly several statements, or one Parse). With a denial it
+// still returns what it learnt of the statement (its normalised text, for
+// the audit record) unless the statement could not be parsed; that
+// Statement must not be run.
 func (sb *Sandbox) CheckStatement(sql string) (*Statement, error) {
 	an := defaultAnalyser.analyse(sql)
 	if an.parseErr != nil {
@@ -99,15 +110,15 @@ func (sb *Sandbox) CheckStatement(sql string) (*Statement, error) {
 			Msg:  "sandgate could not parse the statement: " + an.parseErr.Error(),
 			Hint: "every statement is checked with PostgreSQL's parser before it runs; fix the SQL syntax"}
 	}
-	st := &Statement{}
+	st := &Statement{Normalised: an.normalised, Operation: an.operation}
 	for _, s := range an.stmts {
 		if err := sb.checkKind(s, st); err != nil {
-			return nil, err
+			return st, err
 		}
 	}
 	for _, f := range an.functions {
 		if deniedFunctions[f] || strings.HasPrefix(f, "dblink") || strings.HasPrefix(f, "lo_") || strings.HasPrefix(f, "pg_ls_") {
-			return nil, &Denial{Code: CodeInsufficientPrivilege, Rule: "function",
+			return st, &Denial{Code: CodeInsufficientPrivilege, Rule: "function",
 				Msg:  fmt.Sprintf("function %s is not allowed in sandbox %q", f, sb.Name),
 				Hint: "it reads server files, other databases or settings, or runs SQL sandgate cannot check"}
 		}
@@ -118,14 +129,17 @@ func (sb *Sandbox) CheckStatement(sql string) (*Statement, error) {
 		}
 		t, err := sb.relation(r)
 		if err != nil {
-			return nil, err
+			return st, err
 		}
 		if t != nil && t.protected {
 			st.Strict = true
 		}
+		if t != nil && !slices.Contains(st.Relations, t.name.String()) {
+			st.Relations = append(st.Relations, t.name.String())
+		}
 	}
 	if st.Copy != nil && len(an.stmts) > 1 {
-		return nil, &Denial{Code: CodeFeatureNotSupported, Rule: "copy",
+		return st, &Denial{Code: CodeFeatureNotSupported, Rule: "copy",
 			Msg: "COPY must be the only statement in its query", Hint: "send the COPY on its own"}
 	}
 	return st, nil

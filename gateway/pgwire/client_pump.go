@@ -24,6 +24,7 @@ type clientPump struct {
 	out []byte
 
 	statements, denied int64
+	deniedSt           *policy.Statement // what the policy learnt of the last denied statement
 
 	// decoded messages, reused
 	query    pgproto3.Query
@@ -110,7 +111,7 @@ func (c *clientPump) handle(typ byte, body []byte) error {
 		if err := c.execute.Decode(body); err != nil {
 			return &protoError{msg: "malformed Execute: " + err.Error()}
 		}
-		c.q.push(&pending{kind: 'E', name: c.execute.Portal})
+		c.q.push(&pending{kind: 'E', name: c.execute.Portal, rec: &stmtRecord{start: time.Now()}})
 	case 'C':
 		if err := c.close.Decode(body); err != nil {
 			return &protoError{msg: "malformed Close: " + err.Error()}
@@ -155,6 +156,7 @@ func (c *clientPump) check(sql string) (*policy.Statement, *policy.Denial) {
 	if err == nil {
 		return st, nil
 	}
+	c.deniedSt = st // for the audit record only
 	c.denied++
 	d := asDenial(err)
 	if d.Rule == "parse" {
@@ -169,13 +171,14 @@ func (c *clientPump) onQuery(body []byte) error {
 	if err := c.query.Decode(body); err != nil {
 		return &protoError{msg: "malformed Query: " + err.Error()}
 	}
+	start := time.Now()
 	st, denial := c.check(c.query.String)
 	if denial != nil {
-		c.q.push(&pending{kind: 'Q', denial: denial})
+		c.q.push(&pending{kind: 'Q', denial: denial, rec: &stmtRecord{start: start, denial: denial, st: c.deniedSt}})
 		c.out = appendMsg(c.out, 'Q', append([]byte(deniedSQL), 0))
 		return nil
 	}
-	c.q.push(&pending{kind: 'Q', stmt: st})
+	c.q.push(&pending{kind: 'Q', stmt: st, rec: &stmtRecord{start: start, st: st}})
 	c.out = appendMsg(c.out, 'Q', body)
 	return nil
 }
@@ -184,14 +187,15 @@ func (c *clientPump) onParse(body []byte) error {
 	if err := c.parse.Decode(body); err != nil {
 		return &protoError{msg: "malformed Parse: " + err.Error()}
 	}
+	start := time.Now()
 	st, denial := c.check(c.parse.Query)
 	if denial != nil {
-		c.q.push(&pending{kind: 'P', denial: denial, name: c.parse.Name})
+		c.q.push(&pending{kind: 'P', denial: denial, name: c.parse.Name, rec: &stmtRecord{start: start, denial: denial, st: c.deniedSt}})
 		failing := pgproto3.Parse{Name: c.parse.Name, Query: deniedSQL}
 		c.out, _ = failing.Encode(c.out)
 		return nil
 	}
-	c.q.push(&pending{kind: 'P', stmt: st, name: c.parse.Name})
+	c.q.push(&pending{kind: 'P', stmt: st, name: c.parse.Name, rec: &stmtRecord{start: start, st: st}})
 	c.out = appendMsg(c.out, 'P', body)
 	// Learn the statement's result columns now: a client may Bind and
 	// Execute without ever describing it.

@@ -123,6 +123,7 @@ func (p *serverPump) onCopyData(body []byte) error {
 		return nil
 	}
 	p.rows++
+	p.countRow()
 	p.out = finishMsg(dst, start)
 	return nil
 }

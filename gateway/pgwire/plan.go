@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/sandgate/sandgate/policy"
+	"github.com/sandgate/sandgate/telemetry/audit"
 )
 
 // resultPlan is the policy's plan for one RowDescription, with what the
@@ -18,6 +19,7 @@ type resultPlan struct {
 	typeOIDs   []uint32           // the server's type of each column
 	formats    []int16            // per column, from the RowDescription
 	rewritten  []byte             // RowDescription body with transformed columns typed text
+	auditCols  []audit.Column     // table columns and what was done to each
 }
 
 const textOID = 25
@@ -43,7 +45,7 @@ func (p *serverPump) planFor(body []byte, st *policy.Statement) (*resultPlan, er
 	if err != nil {
 		return nil, err
 	}
-	rp := &resultPlan{any: pl.Any, transforms: pl.Transforms, subjects: pl.Subjects}
+	rp := &resultPlan{any: pl.Any, transforms: pl.Transforms, subjects: pl.Subjects, auditCols: auditColumns(cols, pl)}
 	for i := range p.rd.Fields {
 		f := &p.rd.Fields[i]
 		rp.typeOIDs = append(rp.typeOIDs, f.DataTypeOID)

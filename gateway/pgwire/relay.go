@@ -22,6 +22,7 @@ type pending struct {
 	formats  []int16           // B result formats
 	target   byte              // D, C: 'S' or 'P'
 	internal bool              // D sent by sandgate: its response is swallowed
+	rec      *stmtRecord       // Q, E, and a denied P: what the statement did
 }
 
 // queue is the FIFO of pending responses shared by the two pumps.
@@ -93,6 +94,7 @@ func (s *session) relay(ctx context.Context) (relayStats, error) {
 	up := s.upstream()
 	cp := &clientPump{s: s, up: up, in: newFrameReader(s.client, s.srv.cfg.MaxMessageBytes), q: &queue{}}
 	sp := newServerPump(s, up, cp.q)
+	sp.sessCtx = ctx
 	stop := context.AfterFunc(ctx, func() {
 		now := time.Now()
 		s.client.SetDeadline(now)

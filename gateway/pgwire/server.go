@@ -28,6 +28,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/sandgate/sandgate/policy"
+	"github.com/sandgate/sandgate/telemetry"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config configures a Server. The zero value of every optional field has the
@@ -61,6 +63,15 @@ type Config struct {
 	PoolIdleTimeout time.Duration
 	// Logger receives session logs. Nil means slog.Default().
 	Logger *slog.Logger
+	// TracerProvider creates a span per session and per statement. Nil
+	// means no tracing.
+	TracerProvider trace.TracerProvider
+	// Audit receives a record per session and per statement, allowed or
+	// denied. Nil means no audit log.
+	Audit Auditor
+	// Metrics counts sessions, statements and transformed fields. Nil means
+	// none.
+	Metrics *telemetry.Metrics
 }
 
 // Server accepts PostgreSQL clients.

@@ -21,6 +21,9 @@ type serverPump struct {
 	out []byte
 	ctx context.Context
 
+	sessCtx context.Context // carries the session span
+	curRec  *stmtRecord     // the statement whose rows are streaming
+
 	stmts   map[string]*prepared
 	portals map[string]*portal
 	plans   [2]map[string]*resultPlan // by Strict, keyed by RowDescription body
@@ -34,6 +37,7 @@ type serverPump struct {
 	skipping  bool           // swallow everything until ReadyForQuery
 	skipErr   *policy.Denial // sent before that ReadyForQuery
 	heldParse bool           // a ParseComplete waits for the internal Describe
+	heldRec   *stmtRecord    // the held Parse's record, finished if its columns are refused
 	txStatus  byte
 
 	denied, rows int64
@@ -115,9 +119,10 @@ func (p *serverPump) handle(typ byte, body []byte) error {
 	case 'T':
 		return p.onRowDescription(body)
 	case 'C', 'I', 's':
-		p.cur, p.copyPlan, p.inCopy = nil, nil, false
+		p.cur, p.copyPlan, p.inCopy, p.curRec = nil, nil, false, nil
 		if front := p.q.front(); front != nil && front.kind == 'E' {
 			p.q.pop()
+			p.finishExecute(front, "")
 		}
 		p.emit(typ, body)
 	case '1':
@@ -168,7 +173,13 @@ func (p *serverPump) onReady(body []byte) error {
 	if len(body) == 1 {
 		p.txStatus = body[0]
 	}
-	p.q.pop() // the Query or Sync this answers
+	if done := p.q.pop(); done != nil && done.rec != nil { // the Query or Sync this answers
+		if p.skipping && done.rec.denial == nil {
+			done.rec.denial = p.skipErr
+		}
+		p.finishStatement(done.rec)
+	}
+	p.curRec = nil
 	p.portals[""] = nil
 	p.cur, p.copyPlan, p.inCopy, p.curStrict = nil, nil, false, false
 	if p.skipping {
@@ -208,7 +219,7 @@ func (p *serverPump) onParseComplete(body []byte) error {
 	}
 	p.stmts[pp.name] = &prepared{stmt: pp.stmt}
 	if next := p.q.front(); next != nil && next.internal {
-		p.heldParse = true // released by the internal Describe's answer
+		p.heldParse, p.heldRec = true, pp.rec // released by the internal Describe's answer
 		return nil
 	}
 	p.emit('1', body)
@@ -222,8 +233,14 @@ func (p *serverPump) releaseParse(prep *prepared) {
 		return
 	}
 	p.heldParse = false
+	rec := p.heldRec
+	p.heldRec = nil
 	if prep != nil && prep.denial != nil {
 		p.skipToReady(prep.denial)
+		if rec != nil {
+			rec.denial = prep.denial
+			p.finishStatement(rec)
+		}
 		return
 	}
 	p.emit('1', nil)
@@ -261,13 +278,17 @@ func (p *serverPump) onError(body []byte) error {
 			strict = strict || p.strictPending(front)
 			for f := p.q.front(); f != nil && f.kind != 'S'; f = p.q.front() {
 				p.q.pop()
+				p.finishExecute(f, "server_error")
 			}
 			if p.heldParse {
 				p.heldParse = false
 			}
 		}
 	}
-	p.cur, p.copyPlan, p.inCopy = nil, nil, false
+	p.cur, p.copyPlan, p.inCopy, p.curRec = nil, nil, false, nil
+	if front != nil && front.kind == 'Q' && front.rec != nil && front.rec.denial == nil {
+		front.rec.errClass = "server_error"
+	}
 	if p.skipping {
 		return nil
 	}
@@ -351,6 +372,9 @@ func (p *serverPump) onRowDescription(body []byte) error {
 			return nil
 		}
 		p.cur, p.curFmts = rp, rp.formats
+		if front.rec != nil {
+			front.rec.columns = append(front.rec.columns, rp.auditCols...)
+		}
 		p.emitRowDescription(body, rp)
 	case 'D':
 		p.q.pop()
@@ -414,6 +438,7 @@ func (p *serverPump) onDataRow(body []byte) error {
 		return nil
 	}
 	p.rows++
+	p.countRow()
 	if p.cur == nil {
 		if front := p.q.front(); front != nil && front.kind == 'E' {
 			pt := p.portals[front.name]
@@ -440,3 +465,39 @@ func (p *serverPump) onDataRow(body []byte) error {
 }
 
 var _ = bytes.Equal
+
+// countRow counts a row for the statement it belongs to.
+func (p *serverPump) countRow() {
+	if p.curRec == nil {
+		if f := p.q.front(); f != nil {
+			p.curRec = f.rec
+		}
+	}
+	if p.curRec != nil {
+		p.curRec.rows++
+	}
+}
+
+// finishExecute completes the record of an Execute (or of a Parse refused
+// by policy) whose response has ended.
+func (p *serverPump) finishExecute(m *pending, errClass string) {
+	rec := m.rec
+	if rec == nil {
+		return
+	}
+	if m.kind == 'E' {
+		if pt := p.portals[m.name]; pt != nil && pt.prep != nil {
+			rec.st = pt.prep.stmt
+			if pt.prep.plan != nil {
+				rec.columns = pt.prep.plan.auditCols
+			}
+		}
+	}
+	if rec.denial == nil {
+		rec.errClass = errClass
+	}
+	if p.skipping && rec.denial == nil {
+		rec.denial = p.skipErr
+	}
+	p.finishStatement(rec)
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/sandgate/sandgate/policy"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // session is one client connection.
@@ -33,6 +34,9 @@ type session struct {
 	up   *serverConn
 
 	writeMu sync.Mutex // client writes: the server pump, and fatal errors
+
+	span      trace.Span // the session's span, once logged in
+	endMetric func()
 }
 
 func (s *session) upstream() *serverConn {
@@ -66,7 +70,9 @@ func (s *session) run(ctx context.Context) {
 	}
 	s.client.SetDeadline(time.Time{})
 	s.log = s.log.With("sandbox", s.sandbox.Name, "database", s.database)
+	ctx = s.startSessionSpan(ctx)
 	stats, err := s.relay(ctx)
+	s.endSession(ctx, stats, err)
 	lvl := slog.LevelInfo
 	if err != nil {
 		lvl = slog.LevelWarn
@@ -158,6 +164,7 @@ func (s *session) login(ctx context.Context, be *pgproto3.Backend, m *pgproto3.S
 	set := s.srv.cfg.Policy()
 	sb := set.Sandbox(user)
 	if err := s.authenticate(be, sb, user); err != nil {
+		s.auditRefusal(ctx, user, "auth_failed")
 		s.fatal(be, codeInvalidPassword, fmt.Sprintf("password authentication failed for user %q", user),
 			"check the sandbox name and password in your connection string")
 		return fmt.Errorf("authenticate %q: %w", user, err)

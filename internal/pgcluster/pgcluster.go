@@ -195,7 +195,7 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 		"listen_addresses = '127.0.0.1'",
 		fmt.Sprintf("port = %d", c.Port),
 		fmt.Sprintf("unix_socket_directories = '%s'", c.Dir),
-		"fsync = off", "synchronous_commit = off", "full_page_writes = off",
+		"fsync = off", "full_page_writes = off", // safe against a killed server, not a lost machine
 		"max_connections = 200", "shared_buffers = 64MB",
 		"log_min_messages = warning", "logging_collector = off",
 	}
@@ -371,8 +371,15 @@ func (c *Cluster) Exec(ctx context.Context, database, sql string) error {
 // would. Restart starts it again on the same port and data directory.
 func (c *Cluster) Kill() {
 	if c.cmd != nil && c.cmd.Process != nil {
-		syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+		pgid := c.cmd.Process.Pid
+		syscall.Kill(-pgid, syscall.SIGKILL)
 		<-c.exited
+		// Backends die with the postmaster but exit on their own schedule;
+		// until the last one is gone it holds the shared memory segment and
+		// a restart would refuse to start.
+		for i := 0; i < 500 && syscall.Kill(-pgid, 0) == nil; i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 }
 

@@ -1,0 +1,179 @@
+package pgwire
+
+import (
+	"context"
+	"time"
+
+	"github.com/sandgate/sandgate/policy"
+	"github.com/sandgate/sandgate/telemetry"
+	"github.com/sandgate/sandgate/telemetry/audit"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// Auditor receives audit records; *audit.Log implements it.
+type Auditor interface {
+	Append(ctx context.Context, rec audit.Record) error
+}
+
+var _ Auditor = (*audit.Log)(nil)
+
+// stmtRecord follows one statement from the client's message to the end of
+// its response, for its span, audit record and metrics.
+type stmtRecord struct {
+	start    time.Time
+	st       *policy.Statement
+	denial   *policy.Denial
+	rows     int64
+	columns  []audit.Column
+	errClass string
+}
+
+func (s *Server) tracer() trace.Tracer {
+	tp := s.cfg.TracerProvider
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	return tp.Tracer("github.com/sandgate/sandgate/gateway/pgwire")
+}
+
+// startSessionSpan opens the session span, continuing a trace the client
+// passed in its start-up parameters.
+func (s *session) startSessionSpan(ctx context.Context) context.Context {
+	ctx, _ = telemetry.ExtractStartup(ctx, s.params)
+	ctx, s.span = s.srv.tracer().Start(ctx, "sandgate.session", trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(telemetry.Sandbox(s.sandbox.Name), telemetry.User(s.sandbox.Name),
+			attribute.String("db.namespace", s.database)))
+	if m := s.srv.cfg.Metrics; m != nil {
+		s.endMetric = m.SessionStart(ctx, s.sandbox.Name)
+	}
+	return ctx
+}
+
+// endSession closes the session span and writes the session's audit record.
+func (s *session) endSession(ctx context.Context, stats relayStats, err error) {
+	if s.endMetric != nil {
+		s.endMetric()
+	}
+	if s.span == nil {
+		return
+	}
+	s.span.SetAttributes(attribute.Int64("sandgate.statements", stats.statements),
+		attribute.Int64("sandgate.denied", stats.denied), telemetry.RowsReturned(stats.rows))
+	if err != nil {
+		s.span.SetStatus(codes.Error, "session ended abnormally")
+	}
+	s.span.End()
+	s.audit(ctx, audit.Record{Kind: audit.KindSession, Decision: audit.Allow, Rows: stats.rows,
+		TraceID: s.span.SpanContext().TraceID().String()})
+}
+
+// auditRefusal records a session refused at start-up.
+func (s *session) auditRefusal(ctx context.Context, user, class string) {
+	if s.srv.cfg.Audit == nil {
+		return
+	}
+	if err := s.srv.cfg.Audit.Append(ctx, audit.Record{Kind: audit.KindSession, User: user, Sandbox: user,
+		Decision: audit.Deny, ErrorClass: class}); err != nil {
+		s.log.Error("audit append failed", "err", err)
+	}
+}
+
+func (s *session) audit(ctx context.Context, rec audit.Record) {
+	if s.srv.cfg.Audit == nil {
+		return
+	}
+	rec.Sandbox, rec.User = s.sandbox.Name, s.sandbox.Name
+	if err := s.srv.cfg.Audit.Append(ctx, rec); err != nil {
+		s.log.Error("audit append failed", "err", err)
+	}
+}
+
+// finishStatement emits the span, audit record and metrics of a statement.
+func (p *serverPump) finishStatement(rec *stmtRecord) {
+	if rec == nil || rec.start.IsZero() {
+		return
+	}
+	end := time.Now()
+	decision := audit.Allow
+	var rules []string
+	switch {
+	case rec.denial != nil:
+		decision, rules = audit.Deny, []string{rec.denial.Rule}
+	case len(rec.columns) > 0 && anyTransformed(rec.columns):
+		decision = "transform"
+	}
+	var dbst telemetry.Statement
+	if rec.st != nil {
+		dbst = telemetry.Statement{Operation: rec.st.Operation, Relations: rec.st.Relations,
+			Database: p.s.database, Normalised: rec.st.Normalised}
+	} else {
+		dbst = telemetry.Statement{Database: p.s.database, Normalised: "(refused before analysis)"}
+	}
+	attrs := append(telemetry.DBAttributes(dbst), telemetry.Sandbox(p.s.sandbox.Name),
+		telemetry.Decision(string(decision)), telemetry.RowsReturned(rec.rows))
+	if len(rules) > 0 {
+		attrs = append(attrs, telemetry.RuleIDs(rules...))
+	}
+	if cols := transformedNames(rec.columns); len(cols) > 0 {
+		attrs = append(attrs, telemetry.ColumnsTransformed(cols...))
+	}
+	_, span := p.s.srv.tracer().Start(p.sessCtx, telemetry.SpanName(dbst), trace.WithTimestamp(rec.start),
+		trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
+	if rec.denial != nil {
+		span.SetStatus(codes.Error, "denied by policy: "+rec.denial.Rule)
+	} else if rec.errClass != "" {
+		span.SetStatus(codes.Error, rec.errClass)
+	}
+	span.End(trace.WithTimestamp(end))
+	var rels []string
+	if rec.st != nil {
+		rels = rec.st.Relations
+	}
+	p.s.audit(p.sessCtx, audit.Record{Time: rec.start, Kind: audit.KindStatement, Decision: decision, Rules: rules,
+		Relations: rels, Columns: rec.columns, Rows: rec.rows, TraceID: span.SpanContext().TraceID().String(),
+		ErrorClass: rec.errClass})
+	if m := p.s.srv.cfg.Metrics; m != nil {
+		m.Statement(p.sessCtx, p.s.sandbox.Name, string(decision), end.Sub(rec.start))
+		if n := int64(len(transformedNames(rec.columns))); n > 0 {
+			m.Transformed(p.sessCtx, p.s.sandbox.Name, rec.rows, n*rec.rows)
+		}
+	}
+}
+
+func anyTransformed(cols []audit.Column) bool {
+	for _, c := range cols {
+		if c.Transform != "" && c.Transform != "none" {
+			return true
+		}
+	}
+	return false
+}
+
+func transformedNames(cols []audit.Column) []string {
+	var out []string
+	for _, c := range cols {
+		if c.Transform != "" && c.Transform != "none" {
+			out = append(out, c.Relation+"."+c.Name)
+		}
+	}
+	return out
+}
+
+// auditColumns lists a result's table columns and what was done to each.
+func auditColumns(cols []policy.Column, pl *policy.Plan) []audit.Column {
+	var out []audit.Column
+	for i, c := range cols {
+		if c.Table == "" || c.Schema == "pg_catalog" || c.Schema == "information_schema" {
+			continue
+		}
+		tr := "none"
+		if pl.Transforms[i] != nil {
+			tr = pl.Transforms[i].Name()
+		}
+		out = append(out, audit.Column{Relation: c.Schema + "." + c.Table, Name: c.Attr, Transform: tr})
+	}
+	return out
+}

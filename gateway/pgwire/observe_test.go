@@ -1,0 +1,92 @@
+package pgwire
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/sandgate/sandgate/telemetry/audit"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+)
+
+// TestSpansAndAudit checks that every statement, allowed or denied, has a
+// span and an audit record, and that neither carries a protected value.
+func TestSpansAndAudit(t *testing.T) {
+	spans := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
+	dir := t.TempDir()
+	log, err := audit.Open(audit.Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, worldOpts{mutate: func(c *Config) { c.TracerProvider = tp; c.Audit = log }})
+	c := connect(t, w.dsn("tester", testPassword, "disable"))
+	ctx := context.Background()
+	var nhs string
+	if err := c.QueryRow(ctx, "select nhs_number from patients where nhs_number = '"+secretNHS+"'", pgx.QueryExecModeSimpleProtocol).Scan(&nhs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, "select family_name from patients where patient_id = $1", 1); pgCode(err) != "42501" {
+		t.Fatalf("got %v, want 42501", err)
+	}
+	if _, err := c.Exec(ctx, "delete from patients"); pgCode(err) != "42501" {
+		t.Fatalf("got %v, want 42501", err)
+	}
+	c.Close(ctx)
+	for i := 0; i < 300 && len(spans.GetSpans()) < 4; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, s := range spans.GetSpans() {
+		t.Logf("span %s", s.Name)
+	}
+	if err := log.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	var names []string
+	var sawSelect bool
+	for _, s := range spans.GetSpans() {
+		names = append(names, s.Name)
+		for _, a := range s.Attributes {
+			if strings.Contains(a.Value.Emit(), secretNHS) {
+				t.Errorf("span %s attribute %s carries a protected value", s.Name, a.Key)
+			}
+			if a.Key == "db.query.text" && strings.Contains(a.Value.AsString(), "nhs_number = ?") {
+				sawSelect = true
+			}
+		}
+	}
+	if !sawSelect {
+		t.Errorf("no statement span with the normalised text; spans: %q", names)
+	}
+	files, err := audit.Files(dir, "")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("audit files: %v, %v", files, err)
+	}
+	var all strings.Builder
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all.Write(b)
+	}
+	text := all.String()
+	if strings.Contains(text, secretNHS) || strings.Contains(text, secretFamily) {
+		t.Fatal("a protected value reached the audit log")
+	}
+	for _, want := range []string{`"decision":"transform"`, `"transform":"hash"`, `"rules":["column-deny"]`,
+		`"rules":["statement-kind"]`, `"kind":"session"`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("audit log lacks %s:\n%s", want, text)
+		}
+	}
+	res, err := audit.Verify(files...)
+	if err != nil || len(res.Problems) > 0 {
+		t.Fatalf("audit chain: %+v %v", res, err)
+	}
+}

@@ -25,8 +25,10 @@ type Config struct {
 	Upstream UpstreamConfig `yaml:"upstream"`
 	Limits   LimitsConfig   `yaml:"limits"`
 	Pool     PoolConfig     `yaml:"pool"`
-	Keys     KeysConfig     `yaml:"keys"`
-	Log      LogConfig      `yaml:"log"`
+	Keys      KeysConfig      `yaml:"keys"`
+	Log       LogConfig       `yaml:"log"`
+	Telemetry TelemetryConfig `yaml:"telemetry"`
+	Audit     AuditConfig     `yaml:"audit"`
 
 	dir string // the file's directory: relative paths are resolved from it
 }
@@ -80,6 +82,26 @@ type KeysConfig struct {
 	VaultAddr   string `yaml:"vault_addr"`
 	// CacheBytes caps the transform cache. Zero means 64 MiB.
 	CacheBytes int64 `yaml:"cache_bytes"`
+}
+
+// TelemetryConfig chooses where traces and metrics go.
+type TelemetryConfig struct {
+	Traces      string   `yaml:"traces"`  // none, otlp-grpc, otlp-http or file
+	Metrics     string   `yaml:"metrics"` // none, otlp-grpc or otlp-http
+	Endpoint    string   `yaml:"endpoint"`
+	Insecure    bool     `yaml:"insecure"` // plaintext OTLP, for a collector on loopback
+	TraceFile   string   `yaml:"trace_file"`
+	SampleRatio *float64 `yaml:"sample_ratio"`
+	// AdminListen serves /metrics (Prometheus), /healthz and /readyz;
+	// empty means off. Keep it on loopback: metrics name sandboxes.
+	AdminListen string `yaml:"admin_listen"`
+}
+
+// AuditConfig is the tamper-evident audit log.
+type AuditConfig struct {
+	Dir          string `yaml:"dir"`        // empty means no audit log
+	Durability   string `yaml:"durability"` // group (default) or fsync
+	MaxFileBytes int64  `yaml:"max_file_bytes"`
 }
 
 type LogConfig struct {
@@ -209,6 +231,27 @@ func (c Config) validate() error {
 	}
 	if c.Limits.MaxConnsPerSandbox < 0 {
 		bad("limits.max_connections_per_sandbox", c.Limits.MaxConnsPerSandbox, "must not be negative")
+	}
+	switch c.Telemetry.Traces {
+	case "", "none", "otlp-grpc", "otlp-http", "file":
+	default:
+		bad("telemetry.traces", c.Telemetry.Traces, "must be none, otlp-grpc, otlp-http or file")
+	}
+	switch c.Telemetry.Metrics {
+	case "", "none", "otlp-grpc", "otlp-http":
+	default:
+		bad("telemetry.metrics", c.Telemetry.Metrics, "must be none, otlp-grpc or otlp-http (Prometheus is served on admin_listen)")
+	}
+	if c.Telemetry.Traces == "file" && c.Telemetry.TraceFile == "" {
+		bad("telemetry.trace_file", "", "traces: file needs trace_file")
+	}
+	if r := c.Telemetry.SampleRatio; r != nil && (*r < 0 || *r > 1) {
+		bad("telemetry.sample_ratio", *r, "must be between 0 and 1")
+	}
+	switch c.Audit.Durability {
+	case "", "group", "fsync":
+	default:
+		bad("audit.durability", c.Audit.Durability, "must be group or fsync")
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":

@@ -69,7 +69,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.Upstream.Port = pg.Port
 	cfg.DataDir = filepath.Join(pg.Dir, "sandgate")
 	os.Setenv(cfg.Upstream.PasswordEnv, upPass)
-	gw, err := newGateway(cfg)
+	gw, err := newGateway(cfg, nil)
 	if err != nil {
 		return err
 	}

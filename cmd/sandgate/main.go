@@ -14,6 +14,9 @@ import (
 	"syscall"
 )
 
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
 // command is one subcommand.
 type command struct {
 	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error

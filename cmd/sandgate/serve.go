@@ -23,6 +23,7 @@ import (
 	"github.com/sandgate/sandgate/policy"
 	"github.com/sandgate/sandgate/pseudonymise"
 	"github.com/sandgate/sandgate/synth"
+	"github.com/sandgate/sandgate/telemetry/audit"
 )
 
 func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -37,7 +38,18 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	slog.SetDefault(newLogger(cfg.Log, stderr))
-	gw, err := newGateway(cfg)
+	obs, err := newObservability(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := obs.close(sctx); err != nil {
+			slog.Error("closing telemetry", "err", err)
+		}
+	}()
+	gw, err := newGateway(cfg, obs)
 	if err != nil {
 		return err
 	}
@@ -65,15 +77,16 @@ type gateway struct {
 	cfg     Config
 	hashKey []byte
 	engine  *pseudonymise.Engine
+	obs     *observability // nil in the demo
 	policy  atomic.Pointer[policy.Set]
 	pg      *pgwire.Server
 }
 
-func newGateway(cfg Config) (*gateway, error) {
+func newGateway(cfg Config, obs *observability) (*gateway, error) {
 	if err := os.MkdirAll(cfg.path(cfg.DataDir), 0o700); err != nil {
 		return nil, fmt.Errorf("create data_dir: %w", err)
 	}
-	gw := &gateway{cfg: cfg}
+	gw := &gateway{cfg: cfg, obs: obs}
 	var err error
 	if gw.hashKey, err = loadOrCreateKey(cfg.path(cfg.Keys.HashKeyFile), filepath.Join(cfg.path(cfg.DataDir), "hash.key")); err != nil {
 		return nil, err
@@ -94,7 +107,7 @@ func newGateway(cfg Config) (*gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	gw.pg, err = pgwire.NewServer(pgwire.Config{
+	pc := pgwire.Config{
 		Policy: gw.policy.Load,
 		Upstream: pgwire.Upstream{Host: cfg.Upstream.Host, Port: cfg.Upstream.Port, User: cfg.Upstream.User,
 			Password: pw, SSLMode: cfg.Upstream.SSLMode, SSLRootCert: cfg.path(cfg.Upstream.SSLRootCert),
@@ -103,7 +116,14 @@ func newGateway(cfg Config) (*gateway, error) {
 		MaxMessageBytes: cfg.Limits.MaxMessageBytes, StartupTimeout: duration(cfg.Limits.StartupTimeout),
 		IdleTimeout: duration(cfg.Limits.IdleTimeout), MaxConnsPerSandbox: cfg.Limits.MaxConnsPerSandbox,
 		PoolIdlePerKey: cfg.Pool.IdlePerSandbox, PoolIdleTimeout: duration(cfg.Pool.IdleTimeout),
-	})
+	}
+	if obs != nil {
+		pc.TracerProvider, pc.Metrics = obs.providers.Tracer, obs.metrics
+		if a := obs.auditor(); a != nil {
+			pc.Audit = a
+		}
+	}
+	gw.pg, err = pgwire.NewServer(pc)
 	return gw, err
 }
 
@@ -187,6 +207,7 @@ func (gw *gateway) reloadOnSIGHUP(ctx context.Context) {
 			return
 		case <-hup:
 			set, err := gw.loadPolicy()
+			gw.recordReload(ctx, err)
 			if err != nil {
 				slog.Error("policy reload rejected; the previous policy stays in force", "err", err)
 				continue
@@ -283,4 +304,22 @@ func checkEngine() *pseudonymise.Engine {
 	}
 	e, _ := pseudonymise.New(pseudonymise.Config{Keys: keys, CacheBytes: -1, Synthesiser: synthesiser{}})
 	return e
+}
+
+// recordReload counts a policy reload and writes its audit record.
+func (gw *gateway) recordReload(ctx context.Context, err error) {
+	if gw.obs == nil {
+		return
+	}
+	gw.obs.metrics.PolicyReload(ctx, err)
+	if gw.obs.audit == nil {
+		return
+	}
+	rec := audit.Record{Kind: audit.KindPolicyReload, Decision: audit.Allow}
+	if err != nil {
+		rec.Decision, rec.ErrorClass = audit.Deny, "invalid_policy"
+	}
+	if aerr := gw.obs.audit.Append(ctx, rec); aerr != nil {
+		slog.Error("audit append failed", "err", aerr)
+	}
 }

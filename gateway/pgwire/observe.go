@@ -75,7 +75,7 @@ func (s *session) auditRefusal(ctx context.Context, user, class string) {
 	if s.srv.cfg.Audit == nil {
 		return
 	}
-	if err := s.srv.cfg.Audit.Append(ctx, audit.Record{Kind: audit.KindSession, User: user, Sandbox: user,
+	if err := s.srv.cfg.Audit.Append(context.WithoutCancel(ctx), audit.Record{Kind: audit.KindSession, User: user, Sandbox: user,
 		Decision: audit.Deny, ErrorClass: class}); err != nil {
 		s.log.Error("audit append failed", "err", err)
 	}
@@ -86,7 +86,8 @@ func (s *session) audit(ctx context.Context, rec audit.Record) {
 		return
 	}
 	rec.Sandbox, rec.User = s.sandbox.Name, s.sandbox.Name
-	if err := s.srv.cfg.Audit.Append(ctx, rec); err != nil {
+	// A shutting-down server still owes the record of what just happened.
+	if err := s.srv.cfg.Audit.Append(context.WithoutCancel(ctx), rec); err != nil {
 		s.log.Error("audit append failed", "err", err)
 	}
 }

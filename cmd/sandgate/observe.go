@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"github.com/sandgate/sandgate/telemetry"
+	"github.com/sandgate/sandgate/telemetry/audit"
+)
+
+// observability is the wired telemetry: providers, metrics, audit log and
+// the admin listener, with one function to close them all.
+type observability struct {
+	providers *telemetry.Providers
+	metrics   *telemetry.Metrics
+	audit     *audit.Log
+	admin     *http.Server
+	shutdown  func(context.Context) error
+}
+
+func newObservability(ctx context.Context, cfg Config) (*observability, error) {
+	tc := cfg.Telemetry
+	none := func(s string) telemetry.Exporter {
+		if s == "none" {
+			return telemetry.ExporterNone
+		}
+		return telemetry.Exporter(s)
+	}
+	prov, shutdown, err := telemetry.Setup(ctx, telemetry.Config{ServiceVersion: version,
+		TraceExporter: none(tc.Traces), MetricExporter: none(tc.Metrics), Endpoint: tc.Endpoint,
+		Insecure: tc.Insecure, TraceFile: cfg.path(tc.TraceFile), SampleRatio: tc.SampleRatio,
+		Prometheus: tc.AdminListen != ""})
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	o := &observability{providers: prov, shutdown: shutdown}
+	if o.metrics, err = telemetry.NewMetrics(prov.Meter); err != nil {
+		shutdown(ctx)
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	if cfg.Audit.Dir != "" {
+		ac := audit.Config{Dir: cfg.path(cfg.Audit.Dir), MaxFileBytes: cfg.Audit.MaxFileBytes}
+		if cfg.Audit.Durability == "fsync" {
+			ac.Durability = audit.SyncEach
+		}
+		if o.audit, err = audit.Open(ac); err != nil {
+			shutdown(ctx)
+			return nil, fmt.Errorf("open audit log: %w", err)
+		}
+	}
+	if tc.AdminListen != "" {
+		o.admin = telemetry.NewAdminServer(telemetry.AdminConfig{Addr: tc.AdminListen, Gatherer: prov.Gatherer})
+		ln, err := net.Listen("tcp", tc.AdminListen)
+		if err != nil {
+			o.close(ctx)
+			return nil, fmt.Errorf("admin listener: %w", err)
+		}
+		go func() {
+			if err := o.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				slog.Error("admin listener stopped", "err", err)
+			}
+		}()
+	}
+	return o, nil
+}
+
+// close flushes and closes everything, in the order that loses nothing.
+func (o *observability) close(ctx context.Context) error {
+	var errs []error
+	if o.admin != nil {
+		errs = append(errs, o.admin.Shutdown(ctx))
+	}
+	if o.audit != nil {
+		errs = append(errs, o.audit.Close())
+	}
+	errs = append(errs, o.shutdown(ctx))
+	return errors.Join(errs...)
+}
+
+// auditor returns the audit log as the gateway's interface, nil when off.
+func (o *observability) auditor() interface {
+	Append(context.Context, audit.Record) error
+} {
+	if o.audit == nil {
+		return nil
+	}
+	return o.audit
+}

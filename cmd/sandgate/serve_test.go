@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/sandgate/sandgate/internal/pgcluster"
+	"github.com/sandgate/sandgate/telemetry/audit"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestServeEndToEnd runs `sandgate serve` on the demo policy in front of a
+// real PostgreSQL, with the audit log, a trace file and the admin listener
+// on, and checks each: the statement is answered, audited, traced and
+// counted, and the protected value appears in none of them.
+func TestServeEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	pg, err := pgcluster.Start(ctx, pgcluster.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Stop()
+	seed, err := os.ReadFile("../../configs/demo.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.Exec(ctx, "postgres", "CREATE ROLE sandgate LOGIN PASSWORD 'up-pw'; CREATE DATABASE clinic;"); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.Exec(ctx, "clinic", string(seed)+"\nGRANT SELECT ON ALL TABLES IN SCHEMA public TO sandgate;"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	policy, _ := os.ReadFile("../../configs/demo-policy.yaml")
+	os.WriteFile(filepath.Join(dir, "policy.yaml"), policy, 0o600)
+	listen, admin := freeAddr(t), freeAddr(t)
+	cfg := fmt.Sprintf(`version: 1
+listen: %s
+data_dir: data
+policy: [policy.yaml]
+tls: {mode: self-signed}
+upstream: {host: 127.0.0.1, port: %d, user: sandgate, password_env: TEST_UPSTREAM_PW, sslmode: disable}
+telemetry: {traces: file, trace_file: traces.jsonl, admin_listen: %s}
+audit: {dir: audit}
+log: {level: warn}
+`, listen, pg.Port, admin)
+	os.WriteFile(filepath.Join(dir, "sandgate.yaml"), []byte(cfg), 0o600)
+	t.Setenv("TEST_UPSTREAM_PW", "up-pw")
+
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- serveCmd(sctx, []string{"-config", filepath.Join(dir, "sandgate.yaml")}, io.Discard, io.Discard)
+	}()
+	dsn := fmt.Sprintf("postgres://diabetes_dash:%s@%s/clinic?sslmode=require", demoPassword, listen)
+	var conn *pgx.Conn
+	for i := 0; i < 200; i++ {
+		if conn, err = pgx.Connect(ctx, dsn); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("connect through sandgate serve: %v", err)
+	}
+	var nhs string
+	if err := conn.QueryRow(ctx, "select nhs_number from patients where patient_id = 1").Scan(&nhs); err != nil || !strings.HasPrefix(nhs, "h_") {
+		t.Fatalf("got %q, %v; want a pseudonym", nhs, err)
+	}
+	if _, err := conn.Exec(ctx, "select family_name from patients"); err == nil {
+		t.Fatal("denied column was returned")
+	}
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	conn.Close(ctx)
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if !bytes.Contains(metrics, []byte("sandbox=\"diabetes_dash\"")) {
+		t.Errorf("/metrics has no series for the sandbox:\n%.2000s", metrics)
+	}
+	traces, err := os.ReadFile(filepath.Join(dir, "traces.jsonl"))
+	if err != nil || !bytes.Contains(traces, []byte("SELECT public.patients")) {
+		t.Errorf("trace file lacks the statement span (%v):\n%.1000s", err, traces)
+	}
+	files, _ := audit.Files(filepath.Join(dir, "audit"), "")
+	res, err := audit.Verify(files...)
+	if err != nil || len(res.Problems) > 0 || res.Records < 3 {
+		t.Fatalf("audit log: %+v, %v", res, err)
+	}
+	for _, blob := range [][]byte{metrics, traces, readAll(t, files)} {
+		if bytes.Contains(blob, []byte("9990000018")) || bytes.Contains(blob, []byte("Hartley")) {
+			t.Fatal("a protected value reached telemetry or the audit log")
+		}
+	}
+}
+
+func readAll(t *testing.T, files []string) []byte {
+	var b []byte
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = append(b, data...)
+	}
+	return b
+}

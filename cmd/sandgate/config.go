@@ -17,14 +17,14 @@ import (
 // Config is the gateway's configuration file (configs/*.yaml). Policy
 // (sandboxes and their rules) lives in separate files it names.
 type Config struct {
-	Version  int            `yaml:"version"`
-	Listen   string         `yaml:"listen"`
-	DataDir  string         `yaml:"data_dir"`
-	Policy   []string       `yaml:"policy"`
-	TLS      TLSConfig      `yaml:"tls"`
-	Upstream UpstreamConfig `yaml:"upstream"`
-	Limits   LimitsConfig   `yaml:"limits"`
-	Pool     PoolConfig     `yaml:"pool"`
+	Version   int             `yaml:"version"`
+	Listen    string          `yaml:"listen"`
+	DataDir   string          `yaml:"data_dir"`
+	Policy    []string        `yaml:"policy"`
+	TLS       TLSConfig       `yaml:"tls"`
+	Upstream  UpstreamConfig  `yaml:"upstream"`
+	Limits    LimitsConfig    `yaml:"limits"`
+	Pool      PoolConfig      `yaml:"pool"`
 	Keys      KeysConfig      `yaml:"keys"`
 	Log       LogConfig       `yaml:"log"`
 	Telemetry TelemetryConfig `yaml:"telemetry"`

@@ -13,6 +13,7 @@ import (
 	"github.com/tink-crypto/tink-go/v2/tink"
 
 	"github.com/sandgate/sandgate/pseudonymise"
+	"github.com/sandgate/sandgate/telemetry/audit"
 )
 
 const keysUsage = `Usage:
@@ -42,7 +43,7 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	vaultURI := fs.String("vault-key-uri", "", "Vault Transit key URI, hcvault:///MOUNT/keys/NAME")
 	vaultAddr := fs.String("vault-addr", os.Getenv("VAULT_ADDR"), "Vault address")
 	var pseudonyms *bool
-	var sandbox, linkGroup, domain *string
+	var sandbox, linkGroup, domain, auditDir, reason *string
 	switch sub {
 	case "init", "info":
 	case "rotate":
@@ -51,6 +52,8 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		sandbox = fs.String("sandbox", "", "the sandbox the token was issued to")
 		linkGroup = fs.String("link-group", "", "the link group the token was issued in, if any")
 		domain = fs.String("domain", "", "the identifier domain of the token's rule")
+		auditDir = fs.String("audit-dir", "", "the gateway's audit log directory: every reveal is recorded there first")
+		reason = fs.String("reason", "", "why the token is revealed (e.g. the clinical safety case reference)")
 	default:
 		return &usageError{msg: fmt.Sprintf("unknown keys command %q", sub), try: "sandgate keys -h"}
 	}
@@ -69,6 +72,10 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if sub == "reveal" && (*sandbox == "" || *domain == "" || fs.NArg() == 0) {
 		return &usageError{msg: "keys reveal: -sandbox, -domain and at least one token are required", try: "sandgate keys reveal -keyset keys.json -master-key master.json -sandbox ward_a -domain nhs_number tok_…"}
 	}
+	if sub == "reveal" && (*auditDir == "" || strings.TrimSpace(*reason) == "") {
+		return &usageError{msg: "keys reveal: -audit-dir and -reason are required: every re-identification is audited",
+			try: "sandgate keys reveal … -audit-dir /var/lib/sandgate/audit -reason 'CSC-2026-014: duplicate record check' tok_…"}
+	}
 	kek, err := keysKEK(stderr, sub == "init", *masterKey, *vaultURI, *vaultAddr)
 	if err != nil {
 		return err
@@ -81,7 +88,13 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case "info":
 		return keysInfo(stdout, *keysetPath, kek)
 	}
-	return keysReveal(stdout, stderr, *keysetPath, kek,
+	log, err := audit.Open(audit.Config{Dir: *auditDir, Durability: audit.SyncEach})
+	if err != nil {
+		return fmt.Errorf("open audit log (nothing was revealed): %w", err)
+	}
+	defer log.Close()
+	r := revealer{log: log, reason: *reason}
+	return r.reveal(ctx, stdout, stderr, *keysetPath, kek,
 		pseudonymise.Context{Sandbox: *sandbox, LinkGroup: *linkGroup}, *domain, fs.Args())
 }
 
@@ -185,7 +198,37 @@ func printInfo(w io.Writer, info pseudonymise.Info) error {
 	return nil
 }
 
-func keysReveal(stdout, stderr io.Writer, path string, kek tink.AEAD, c pseudonymise.Context, domain string, tokens []string) error {
+// revealer re-identifies tokens, auditing each attempt durably before any
+// value is printed.
+type revealer struct {
+	log    *audit.Log
+	reason string
+}
+
+func (r revealer) record(ctx context.Context, c pseudonymise.Context, domain string, err error) error {
+	who := os.Getenv("SUDO_USER")
+	if who == "" {
+		who = os.Getenv("USER")
+	}
+	rec := audit.Record{Kind: audit.KindKeysReveal, Sandbox: c.Sandbox, User: who, Decision: audit.Allow,
+		Rules: []string{"domain=" + domain, "reason=" + truncateRunes(r.reason, 200)}}
+	if err != nil {
+		rec.Decision, rec.ErrorClass = audit.Deny, "reveal_failed"
+	}
+	if aerr := r.log.Append(ctx, rec); aerr != nil {
+		return fmt.Errorf("audit the reveal (nothing was revealed): %w", aerr)
+	}
+	return nil
+}
+
+func truncateRunes(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n])
+	}
+	return s
+}
+
+func (r revealer) reveal(ctx context.Context, stdout, stderr io.Writer, path string, kek tink.AEAD, c pseudonymise.Context, domain string, tokens []string) error {
 	keys, err := pseudonymise.LoadKeys(path, kek)
 	if err != nil {
 		return err
@@ -194,9 +237,12 @@ func keysReveal(stdout, stderr io.Writer, path string, kek tink.AEAD, c pseudony
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "revealing %d token(s) for sandbox %s, domain %s: record why in the audit trail\n", len(tokens), c.Sandbox, domain)
+	fmt.Fprintf(stderr, "revealing %d token(s) for sandbox %s, domain %s; each is recorded in the audit log\n", len(tokens), c.Sandbox, domain)
 	for i, tok := range tokens {
 		v, err := e.Reveal(c, domain, []byte(tok))
+		if aerr := r.record(ctx, c, domain, err); aerr != nil {
+			return aerr
+		}
 		if err != nil {
 			return fmt.Errorf("token %d: %w", i+1, err)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sandgate/sandgate/pseudonymise"
 	"github.com/sandgate/sandgate/pseudonymise/vaulttest"
+	"github.com/sandgate/sandgate/telemetry/audit"
 )
 
 func runKeys(t *testing.T, args ...string) (string, string, error) {
@@ -79,17 +80,39 @@ func TestKeysLocalMasterKey(t *testing.T) {
 		t.Errorf("info after rotate: %v\n%s", err, out)
 	}
 
-	out, errOut, err = runKeys(t, append(append([]string{"reveal"}, kekFlags...), "-sandbox", "ward_a", "-domain", "nhs_number", oldTok, newTok)...)
+	auditDir := t.TempDir()
+	revealFlags := append([]string{"reveal", "-audit-dir", auditDir, "-reason", "CSC-1 duplicate check"}, kekFlags...)
+	if _, _, err := runKeys(t, append(append([]string{"reveal"}, kekFlags...), "-sandbox", "ward_a", "-domain", "nhs_number", oldTok)...); err == nil {
+		t.Errorf("reveal without -audit-dir and -reason: got no error")
+	}
+	out, errOut, err = runKeys(t, append(revealFlags, "-sandbox", "ward_a", "-domain", "nhs_number", oldTok, newTok)...)
 	if err != nil || out != "9434765919\n9434765919\n" {
 		t.Errorf("reveal: got %q, %v (%s)", out, err, errOut)
 	}
-	_, _, err = runKeys(t, append(append([]string{"reveal"}, kekFlags...), "-sandbox", "ward_b", "-domain", "nhs_number", oldTok)...)
+	_, _, err = runKeys(t, append(revealFlags, "-sandbox", "ward_b", "-domain", "nhs_number", oldTok)...)
 	if !errors.Is(err, pseudonymise.ErrReveal) {
 		t.Errorf("reveal in another sandbox: got %v, want ErrReveal", err)
 	}
-	_, _, err = runKeys(t, append(append([]string{"reveal"}, kekFlags...), "-sandbox", "ward_a", "-link-group", "g", "-domain", "nhs_number", oldTok)...)
+	_, _, err = runKeys(t, append(revealFlags, "-sandbox", "ward_a", "-link-group", "g", "-domain", "nhs_number", oldTok)...)
 	if !errors.Is(err, pseudonymise.ErrReveal) {
 		t.Errorf("reveal in a link group: got %v, want ErrReveal", err)
+	}
+	// Every attempt is in the audit log, and no revealed value is.
+	files, _ := audit.Files(auditDir, "")
+	var allowed, denied int
+	err = audit.ReadFiles(files, func(_ string, _ int, r audit.Record) error {
+		if r.Kind == audit.KindKeysReveal && r.Decision == audit.Allow {
+			allowed++
+		} else if r.Kind == audit.KindKeysReveal {
+			denied++
+		}
+		return nil
+	})
+	if err != nil || allowed != 2 || denied != 2 {
+		t.Errorf("audit of reveals: %d allowed, %d denied (%v); want 2 and 2", allowed, denied, err)
+	}
+	if b := readAll(t, files); bytes.Contains(b, []byte("9434765919")) || !bytes.Contains(b, []byte("CSC-1 duplicate check")) {
+		t.Errorf("audit log of reveals:\n%s", b)
 	}
 
 	out, errOut, err = runKeys(t, append([]string{"rotate", "-pseudonyms"}, kekFlags...)...)
@@ -138,7 +161,7 @@ func TestKeysVault(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok := issueToken(t, ks, kek, pseudonymise.Context{Sandbox: "s"}, "mrn", "MRN1")
-	out, _, err := runKeys(t, append(append([]string{"reveal"}, kekFlags...), "-sandbox", "s", "-domain", "mrn", tok)...)
+	out, _, err := runKeys(t, append(append([]string{"reveal", "-audit-dir", t.TempDir(), "-reason", "test"}, kekFlags...), "-sandbox", "s", "-domain", "mrn", tok)...)
 	if err != nil || out != "MRN1\n" {
 		t.Errorf("reveal with vault: got %q, %v", out, err)
 	}

@@ -76,9 +76,12 @@ func (s *Server) onRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Reques
 		den := &denial{status: http.StatusForbidden, code: CodeNoRule, reason: "request did not pass the egress checks"}
 		return r, den.response(r, "", r.Host)
 	}
-	tr := d.sandbox.transport
+	sb := d.sandbox
 	ctx.RoundTripper = goproxy.RoundTripperFunc(func(req *http.Request, _ *goproxy.ProxyCtx) (*http.Response, error) {
-		return tr.RoundTrip(req)
+		if req.URL.Scheme == "http" {
+			return sb.pool.roundTrip(req, d)
+		}
+		return sb.transport.RoundTrip(req)
 	})
 	return r, nil
 }

@@ -24,7 +24,8 @@ type sandbox struct {
 	maxTun    int64
 	conc      atomic.Int64
 	tunnels   atomic.Int64
-	transport *http.Transport
+	transport *http.Transport // https:// in absolute form
+	pool      *upstreamPool   // http:// in absolute form
 }
 
 func (s *Server) newSandbox(name string, c *Sandbox) (*sandbox, error) {
@@ -55,6 +56,7 @@ func (s *Server) newSandbox(name string, c *Sandbox) (*sandbox, error) {
 		sb.maxTun = 32
 	}
 	sb.transport = s.newTransport()
+	sb.pool = newUpstreamPool(s)
 	return sb, nil
 }
 

@@ -141,6 +141,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	for _, sb := range s.sandboxes {
 		sb.transport.CloseIdleConnections()
+		sb.pool.closeIdle()
 	}
 	if err != nil {
 		return fmt.Errorf("egress: shutdown: %w", err)

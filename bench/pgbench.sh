@@ -18,7 +18,7 @@ SCALE="${SCALE:-10}"
 CLIENTS="${CLIENTS:-8}"
 THREADS="${THREADS:-2}"
 NWORK=5
-MAX_SECONDS="${MAX_SECONDS:-$((NWORK * 3 * ROUNDS * (DURATION + 20) + 900))}"
+MAX_SECONDS="${MAX_SECONDS:-$((NWORK * 4 * ROUNDS * (DURATION + 20) + 900))}"
 
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -131,6 +131,7 @@ psql_su() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -h "$TMP" -p "$PGPORT" -U postgres 
 # ---- PostgreSQL --------------------------------------------------------------
 PGPORT="$(free_port)"
 SG_PORT="$(free_port)"
+SGO_PORT="$(free_port)"
 PGB_PORT="$(free_port)"
 UP_PW="$(randpw)"     # sandgate's upstream role
 BENCH_PW="$(randpw)"  # bencher: PostgreSQL role and sandgate sandbox
@@ -212,6 +213,30 @@ SG_PID=$!
 PIDS+=("$SG_PID")
 wait_port "$SG_PORT" "$SG_PID" sandgate || { cat "$TMP/sandgate.log" >&2; exit 1; }
 
+# The same gateway with every statement traced (OTLP/HTTP to a sink that
+# stands in for a collector) and audited (group commit), to measure what
+# observability costs.
+OTLP_PORT="$(free_port)"
+(cd "$ROOT" && go build -o "$TMP/otlpsink" ./bench/otlpsink) || die "build bench/otlpsink"
+"$TMP/otlpsink" -listen "127.0.0.1:$OTLP_PORT" >"$TMP/otlpsink.log" 2>&1 &
+PIDS+=("$!")
+wait_port "$OTLP_PORT" "$!" otlpsink || exit 1
+sed -e "s/^listen: .*/listen: 127.0.0.1:$SGO_PORT/" -e "s/^data_dir: .*/data_dir: data-obs/" "$TMP/sg/sandgate.yaml" >"$TMP/sg/observed.yaml"
+cat >>"$TMP/sg/observed.yaml" <<EOF
+telemetry:
+  traces: otlp-http
+  endpoint: 127.0.0.1:$OTLP_PORT
+  insecure: true
+audit:
+  dir: audit
+  durability: group
+EOF
+log "starting sandgate with tracing and audit on 127.0.0.1:$SGO_PORT"
+SANDGATE_UPSTREAM_PASSWORD="$UP_PW" "$SANDGATE_BIN" serve -config "$TMP/sg/observed.yaml" >"$TMP/observed.log" 2>&1 &
+SGO_PID=$!
+PIDS+=("$SGO_PID")
+wait_port "$SGO_PORT" "$SGO_PID" sandgate-observed || { cat "$TMP/observed.log" >&2; exit 1; }
+
 # ---- pgbouncer -----------------------------------------------------------------
 # auth_file holds bencher's SCRAM verifier copied from pg_authid: clients do
 # SCRAM with pgbouncer, which then logs in upstream with the client's keys.
@@ -260,9 +285,9 @@ if [ -n "${ONLY:-}" ]; then
   done
   W_NAME=("${keep_n[@]}") W_ARGS=("${keep_a[@]}")
 fi
-TARGETS=(direct sandgate pgbouncer)
-declare -A PORT=([direct]="$PGPORT" [sandgate]="$SG_PORT" [pgbouncer]="$PGB_PORT")
-declare -A PROXY_PID=([sandgate]="$SG_PID" [pgbouncer]="$PGB_PID")
+TARGETS=(direct sandgate observed pgbouncer)
+declare -A PORT=([direct]="$PGPORT" [sandgate]="$SG_PORT" [observed]="$SGO_PORT" [pgbouncer]="$PGB_PORT")
+declare -A PROXY_PID=([sandgate]="$SG_PID" [observed]="$SGO_PID" [pgbouncer]="$PGB_PID")
 declare -A TPS=() USPT=() FAILED=()
 FAILURES="$TMP/failures.txt"
 : >"$FAILURES"
@@ -316,8 +341,8 @@ awk -v n="$(nproc)" '$1 > n { exit 1 }' /proc/loadavg ||
 for ((w = 0; w < ${#W_NAME[@]}; w++)); do
   for ((r = 1; r <= ROUNDS; r++)); do
     # Interleave the targets, rotating who goes first each round.
-    for ((k = 0; k < 3; k++)); do
-      run_one "$w" "${TARGETS[$(((r - 1 + k) % 3))]}" "$r"
+    for ((k = 0; k < ${#TARGETS[@]}; k++)); do
+      run_one "$w" "${TARGETS[$(((r - 1 + k) % ${#TARGETS[@]}))]}" "$r"
     done
   done
 done
@@ -335,17 +360,19 @@ echo
 echo "pgbench: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'), $("$PGBOUNCER" --version | head -n1),"
 echo "scale $SCALE, -c $CLIENTS -j $THREADS, ROUNDS=$ROUNDS, DURATION=${DURATION}s, median TPS, SCRAM on every connection, runs took ${ELAPSED}s"
 echo "load average before runs: $LOAD_START, after: $LOAD_END"
-printf '%-20s %10s %10s %10s %10s %8s %9s %9s\n' workload direct sandgate pgbouncer sg/direct sg/pgb "sg µs/tx" "pgb µs/tx"
+printf '%-20s %8s %8s %8s %9s %9s %6s %6s %8s %8s %8s\n' workload direct sandgate sg+obs pgbouncer sg/direct sg/pgb obs/sg "sg µs/tx" "obs µs/tx" "pgb µs/tx"
 for ((w = 0; w < ${#W_NAME[@]}; w++)); do
-  d="$(cell "$w" direct)"; s="$(cell "$w" sandgate)"; p="$(cell "$w" pgbouncer)"
-  su="-"; pu="-"
+  d="$(cell "$w" direct)"; s="$(cell "$w" sandgate)"; o="$(cell "$w" observed)"; p="$(cell "$w" pgbouncer)"
+  su="-"; pu="-"; ou="-"
+  # shellcheck disable=SC2086
+  [ -z "${FAILED["$w|observed"]:-}" ] && ou="$(median ${USPT["$w|observed"]})"
   # shellcheck disable=SC2086
   [ -z "${FAILED["$w|sandgate"]:-}" ] && su="$(median ${USPT["$w|sandgate"]})"
   # shellcheck disable=SC2086
   [ -z "${FAILED["$w|pgbouncer"]:-}" ] && pu="$(median ${USPT["$w|pgbouncer"]})"
   fmt() { case "$1" in ERR | - | nan) echo "$1" ;; *) printf '%.0f' "$1" ;; esac; }
-  printf '%-20s %10s %10s %10s %10s %8s %9s %9s\n' "${W_NAME[$w]}" "$(fmt "$d")" "$(fmt "$s")" "$(fmt "$p")" \
-    "$(ratio "$s" "$d")" "$(ratio "$s" "$p")" "$su" "$pu"
+  printf '%-20s %8s %8s %8s %9s %9s %6s %6s %8s %8s %8s\n' "${W_NAME[$w]}" "$(fmt "$d")" "$(fmt "$s")" "$(fmt "$o")" "$(fmt "$p")" \
+    "$(ratio "$s" "$d")" "$(ratio "$s" "$p")" "$(ratio "$o" "$s")" "$su" "$ou" "$pu"
 done
 echo "(µs/tx: CPU time of the proxy process, utime+stime from /proc, per pgbench transaction; median of runs)"
 

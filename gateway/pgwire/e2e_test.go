@@ -349,12 +349,12 @@ func TestAuthentication(t *testing.T) {
 
 func TestConnectionLimitPerSandbox(t *testing.T) {
 	w := newWorld(t, worldOpts{})
-	for i := 0; i < 6; i++ {
+	for i := 0; i < 12; i++ {
 		connect(t, w.dsn("tester", testPassword, "disable"))
 	}
 	_, err := pgx.Connect(context.Background(), w.dsn("tester", testPassword, "disable"))
 	if pgCode(err) != "53300" {
-		t.Fatalf("7th connection: got %v, want 53300", err)
+		t.Fatalf("13th connection: got %v, want 53300", err)
 	}
 	// Another sandbox is not affected.
 	ensureUsable(t, connect(t, w.dsn("other", testPassword, "disable")))

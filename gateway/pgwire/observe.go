@@ -31,8 +31,7 @@ type stmtRecord struct {
 	errClass string
 }
 
-func (s *Server) tracer() trace.Tracer {
-	tp := s.cfg.TracerProvider
+func newTracer(tp trace.TracerProvider) trace.Tracer {
 	if tp == nil {
 		tp = noop.NewTracerProvider()
 	}
@@ -43,7 +42,7 @@ func (s *Server) tracer() trace.Tracer {
 // passed in its start-up parameters.
 func (s *session) startSessionSpan(ctx context.Context) context.Context {
 	ctx, _ = telemetry.ExtractStartup(ctx, s.params)
-	ctx, s.span = s.srv.tracer().Start(ctx, "sandgate.session", trace.WithSpanKind(trace.SpanKindServer),
+	ctx, s.span = s.srv.tracer.Start(ctx, "sandgate.session", trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(telemetry.Sandbox(s.sandbox.Name), telemetry.User(s.sandbox.Name),
 			attribute.String("db.namespace", s.database)))
 	if m := s.srv.cfg.Metrics; m != nil {
@@ -92,9 +91,36 @@ func (s *session) audit(ctx context.Context, rec audit.Record) {
 	}
 }
 
+// observed reports whether anything consumes statement records.
+func (s *Server) observed() bool {
+	return s.cfg.TracerProvider != nil || s.cfg.Audit != nil || s.cfg.Metrics != nil
+}
+
+// stmtAttrs are the span name and database attributes of one normalised
+// statement, computed once: statements repeat, their literals aside.
+type stmtAttrs struct {
+	name  string
+	attrs []attribute.KeyValue
+}
+
+const maxAttrCache = 10000
+
+func (s *Server) statementAttrs(st *policy.Statement, database string) *stmtAttrs {
+	key := database + "\x00" + st.Normalised
+	if v, ok := s.attrCache.Load(key); ok {
+		return v.(*stmtAttrs)
+	}
+	dbst := telemetry.Statement{Operation: st.Operation, Relations: st.Relations, Database: database, Normalised: st.Normalised}
+	a := &stmtAttrs{name: telemetry.SpanName(dbst), attrs: telemetry.DBAttributes(dbst)}
+	if s.attrCacheLen.Add(1) <= maxAttrCache {
+		s.attrCache.Store(key, a)
+	}
+	return a
+}
+
 // finishStatement emits the span, audit record and metrics of a statement.
 func (p *serverPump) finishStatement(rec *stmtRecord) {
-	if rec == nil || rec.start.IsZero() {
+	if rec == nil || rec.start.IsZero() || !p.s.srv.observed() {
 		return
 	}
 	end := time.Now()
@@ -106,14 +132,14 @@ func (p *serverPump) finishStatement(rec *stmtRecord) {
 	case len(rec.columns) > 0 && anyTransformed(rec.columns):
 		decision = "transform"
 	}
-	var dbst telemetry.Statement
-	if rec.st != nil {
-		dbst = telemetry.Statement{Operation: rec.st.Operation, Relations: rec.st.Relations,
-			Database: p.s.database, Normalised: rec.st.Normalised}
-	} else {
-		dbst = telemetry.Statement{Database: p.s.database, Normalised: "(refused before analysis)"}
+	st := rec.st
+	if st == nil {
+		st = &policy.Statement{Normalised: "(refused before analysis)"}
 	}
-	attrs := append(telemetry.DBAttributes(dbst), telemetry.Sandbox(p.s.sandbox.Name),
+	sa := p.s.srv.statementAttrs(st, p.s.database)
+	attrs := make([]attribute.KeyValue, 0, len(sa.attrs)+5)
+	attrs = append(attrs, sa.attrs...)
+	attrs = append(attrs, telemetry.Sandbox(p.s.sandbox.Name),
 		telemetry.Decision(string(decision)), telemetry.RowsReturned(rec.rows))
 	if len(rules) > 0 {
 		attrs = append(attrs, telemetry.RuleIDs(rules...))
@@ -121,7 +147,7 @@ func (p *serverPump) finishStatement(rec *stmtRecord) {
 	if cols := transformedNames(rec.columns); len(cols) > 0 {
 		attrs = append(attrs, telemetry.ColumnsTransformed(cols...))
 	}
-	_, span := p.s.srv.tracer().Start(p.sessCtx, telemetry.SpanName(dbst), trace.WithTimestamp(rec.start),
+	_, span := p.s.srv.tracer.Start(p.sessCtx, sa.name, trace.WithTimestamp(rec.start),
 		trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
 	if rec.denial != nil {
 		span.SetStatus(codes.Error, "denied by policy: "+rec.denial.Rule)

@@ -93,6 +93,10 @@ type Server struct {
 
 	nextID   atomic.Uint64
 	decoyKey []byte
+
+	tracer       trace.Tracer
+	attrCache    sync.Map // database + normalised statement → *stmtAttrs
+	attrCacheLen atomic.Int64
 }
 
 type cancelKey struct {
@@ -137,7 +141,7 @@ func NewServer(cfg Config) (*Server, error) {
 	return &Server{cfg: cfg, log: log.With("component", "pgwire"),
 		pool:     newPool(cfg.Upstream, cfg.PoolIdlePerKey, cfg.PoolIdleTimeout),
 		sessions: map[*session]struct{}{}, perSB: map[string]int{}, cancels: map[cancelKey]*session{},
-		catalogs: map[string]*catalog{}, decoyKey: key}, nil
+		catalogs: map[string]*catalog{}, decoyKey: key, tracer: newTracer(cfg.TracerProvider)}, nil
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.

@@ -90,7 +90,7 @@ func testPolicy(t testing.TB) *policy.Set {
 		fmt.Fprintf(&b, `  - name: %s
     database: clinic
     password_verifier: %q
-    max_connections: 6
+    max_connections: 12
     tables:
       public.patients: {patient_id: allow, nhs_number: hash, mrn: hash, family_name: deny, dob: allow, note: allow}
       wards: {ward_id: allow, name: allow}

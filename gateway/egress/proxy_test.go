@@ -2,6 +2,7 @@ package egress
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -399,4 +400,42 @@ func checkCurlTLS(t *testing.T, w *world, target string) {
 		t.Fatalf("curl over CONNECT: %v %s", err, out)
 	}
 	_ = os.Remove(ca)
+}
+
+// TestShutdownClosesTunnels: Shutdown waits for tunnels until its context
+// ends, then closes them.
+func TestShutdownClosesTunnels(t *testing.T) {
+	w := newWorld(t, func(c *Config) { c.Timeouts.IdleTunnel = time.Minute })
+	c, _, resp := w.connect("ward", fmt.Sprintf("backend.test:%d", w.plain.port))
+	if resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: got %d", resp.StatusCode)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := w.srv.Shutdown(ctx); err == nil {
+		t.Log("shutdown finished before its deadline") // only possible if the tunnel ended first
+	}
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("tunnel after Shutdown: read got %v, want EOF", err)
+	}
+}
+
+// TestHTTPSAbsoluteForm: an https:// URL in absolute form is fetched with
+// verified TLS by the proxy (no CONNECT).
+func TestHTTPSAbsoluteForm(t *testing.T) {
+	w := newWorld(t, func(c *Config) { c.RootCAs = nil })
+	target := fmt.Sprintf("example.com:%d", w.tls.port)
+	resp := w.raw(fmt.Sprintf("GET https://%s/abs HTTP/1.1\r\nHost: %s\r\nProxy-Authorization: %s\r\nConnection: close\r\n\r\n", target, target, basic("ward")))
+	if resp.StatusCode != http.StatusBadGateway || resp.Header.Get(ErrorHeader) != string(CodeUpstream) {
+		t.Fatalf("untrusted upstream certificate: got %d %q, want 502 %s", resp.StatusCode, resp.Header.Get(ErrorHeader), CodeUpstream)
+	}
+	if n := len(w.tls.requests()); n != 0 {
+		t.Fatalf("the upstream with an untrusted certificate got %d requests", n)
+	}
+	w2 := newWorld(t, nil) // trusts the TLS backend's certificate
+	target = fmt.Sprintf("example.com:%d", w2.tls.port)
+	resp = w2.raw(fmt.Sprintf("GET https://%s/abs HTTP/1.1\r\nHost: %s\r\nProxy-Authorization: %s\r\nConnection: close\r\n\r\n", target, target, basic("ward")))
+	if resp.StatusCode != 200 {
+		t.Fatalf("trusted upstream: got %d, want 200", resp.StatusCode)
+	}
 }

@@ -217,6 +217,7 @@ func (w *world) config() Config {
 				MaxTunnels: 2, MaxConcurrent: 1, RatePerSecond: 1000, Burst: 1000},
 		},
 		Resolver:       w.res,
+		RootCAs:        w.tls.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs,
 		Logger:         slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(w.spans)),
 		Timeouts: Timeouts{ClientHeader: 300 * time.Millisecond, IdleTunnel: 500 * time.Millisecond,

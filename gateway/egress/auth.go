@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -27,6 +28,10 @@ type authenticator struct {
 	verifiers map[string]*policy.Verifier
 	key       [32]byte // random per process: cache keys are useless elsewhere
 
+	// derive bounds concurrent PBKDF2 derivations, so a flood of wrong
+	// passwords costs at most this many cores.
+	derive chan struct{}
+
 	mu    sync.Mutex
 	max   int
 	cache map[[32]byte]string // HMAC(user, password) → sandbox
@@ -34,7 +39,8 @@ type authenticator struct {
 }
 
 func newAuthenticator(sandboxes map[string]*Sandbox, cacheSize int) (*authenticator, error) {
-	a := &authenticator{verifiers: map[string]*policy.Verifier{}, max: cacheSize, cache: map[[32]byte]string{}}
+	a := &authenticator{verifiers: map[string]*policy.Verifier{}, max: cacheSize, cache: map[[32]byte]string{},
+		derive: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))}
 	if a.max == 0 {
 		a.max = 1024
 	}
@@ -65,7 +71,9 @@ func (a *authenticator) authenticate(h http.Header) (string, error) {
 	if a.cached(k, user) {
 		return user, nil
 	}
+	a.derive <- struct{}{}
 	d, err := policy.DeriveVerifier(pass, v.Salt, v.Iterations)
+	<-a.derive
 	if err != nil || subtle.ConstantTimeCompare(d.StoredKey, v.StoredKey) != 1 {
 		return "", errBadCredentials
 	}

@@ -30,7 +30,10 @@
 //     hook checks the final address again. A sandbox's AllowCIDRs lift the
 //     classification for the ranges it names, never for unspecified,
 //     multicast or broadcast addresses nor for sandgate's own listeners.
-//  6. Plain HTTP is forwarded without proxy and hop-by-hop headers and
+//  6. Plain HTTP is forwarded (through goproxy, over a per-sandbox pool of
+//     kept-alive connections each dialled to a checked address; https:// in
+//     absolute form through an http.Transport that verifies TLS) without
+//     proxy and hop-by-hop headers and
 //     without any X-Sandgate-* header the client sent; redirects are not
 //     followed; X-Sandgate-* headers are stripped from responses. CONNECT is
 //     tunnelled, never intercepted: before relaying, the first bytes are

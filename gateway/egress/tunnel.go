@@ -51,7 +51,7 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, sb *sandbo
 // exactly this target.
 func (s *Server) onConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
 	st, _ := ctx.Req.Context().Value(tunnelKey{}).(*tunnelState)
-	if st == nil || host != ctx.Req.URL.Host {
+	if h, err := ParseHost(host, 0); st == nil || err != nil || h != st.host {
 		den := &denial{status: http.StatusForbidden, code: CodeNoRule, reason: "tunnel did not pass the egress checks"}
 		ctx.Resp = den.response(ctx.Req, "", host)
 		return &goproxy.ConnectAction{Action: goproxy.ConnectReject}, host

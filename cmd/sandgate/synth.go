@@ -160,52 +160,13 @@ func synthTableList(s *synth.Spec) string {
 
 // synthWriteRows writes n rows of g in format to w.
 func synthWriteRows(ctx context.Context, w *bufio.Writer, g *synth.Generator, n int64, format string) error {
-	var buf []byte
 	switch format {
-	case "csv":
-		buf = g.AppendCSVHeader(buf)
-	case "fhir":
-		buf = append(buf, `{"resourceType":"Bundle","type":"collection","entry":[`...)
-	case "ndjson":
+	case "csv", "ndjson", "fhir":
 	default:
 		return fmt.Errorf("--format %q: use csv, ndjson or fhir", format)
 	}
-	var done int64
-	for s := int64(0); done < n; s++ {
-		if !g.Gen(s) {
-			continue
-		}
-		buf = synthAppendRecord(buf, g, format, done)
-		done++
-		if len(buf) >= 32<<10 {
-			if _, err := w.Write(buf); err != nil {
-				return err
-			}
-			buf = buf[:0]
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-	}
-	if format == "fhir" {
-		buf = append(buf, "]}\n"...)
-	}
-	_, err := w.Write(buf)
+	_, err := synth.Stream(ctx, w, g, synth.StreamOptions{Rows: n, Format: format})
 	return err
-}
-
-func synthAppendRecord(buf []byte, g *synth.Generator, format string, i int64) []byte {
-	switch format {
-	case "csv":
-		return g.AppendCSV(buf)
-	case "fhir":
-		if i > 0 {
-			buf = append(buf, ',')
-		}
-		buf = append(buf, "\n"+`{"resource":`...)
-		return append(g.AppendFHIR(buf), '}')
-	}
-	return append(g.AppendJSON(buf), '\n')
 }
 
 func synthLoad(ctx context.Context, args []string, stderr io.Writer) error {

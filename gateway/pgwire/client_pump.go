@@ -173,12 +173,13 @@ func (c *clientPump) onQuery(body []byte) error {
 	}
 	start := time.Now()
 	st, denial := c.check(c.query.String)
+	decide := time.Since(start)
 	if denial != nil {
-		c.q.push(&pending{kind: 'Q', denial: denial, rec: &stmtRecord{start: start, denial: denial, st: c.deniedSt}})
+		c.q.push(&pending{kind: 'Q', denial: denial, rec: &stmtRecord{start: start, decide: decide, denial: denial, st: c.deniedSt}})
 		c.out = appendMsg(c.out, 'Q', append([]byte(deniedSQL), 0))
 		return nil
 	}
-	c.q.push(&pending{kind: 'Q', stmt: st, rec: &stmtRecord{start: start, st: st}})
+	c.q.push(&pending{kind: 'Q', stmt: st, rec: &stmtRecord{start: start, decide: decide, st: st}})
 	c.out = appendMsg(c.out, 'Q', body)
 	return nil
 }
@@ -189,13 +190,14 @@ func (c *clientPump) onParse(body []byte) error {
 	}
 	start := time.Now()
 	st, denial := c.check(c.parse.Query)
+	decide := time.Since(start)
 	if denial != nil {
-		c.q.push(&pending{kind: 'P', denial: denial, name: c.parse.Name, rec: &stmtRecord{start: start, denial: denial, st: c.deniedSt}})
+		c.q.push(&pending{kind: 'P', denial: denial, name: c.parse.Name, rec: &stmtRecord{start: start, decide: decide, denial: denial, st: c.deniedSt}})
 		failing := pgproto3.Parse{Name: c.parse.Name, Query: deniedSQL}
 		c.out, _ = failing.Encode(c.out)
 		return nil
 	}
-	c.q.push(&pending{kind: 'P', stmt: st, name: c.parse.Name, rec: &stmtRecord{start: start, st: st}})
+	c.q.push(&pending{kind: 'P', stmt: st, name: c.parse.Name, rec: &stmtRecord{start: start, decide: decide, st: st}})
 	c.out = appendMsg(c.out, 'P', body)
 	// Learn the statement's result columns now: a client may Bind and
 	// Execute without ever describing it.

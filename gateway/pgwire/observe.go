@@ -29,6 +29,17 @@ type stmtRecord struct {
 	rows     int64
 	columns  []audit.Column
 	errClass string
+
+	decide     time.Duration // policy check
+	firstReply time.Time     // first upstream message of its answer
+	transform  time.Duration // rewriting rows
+}
+
+// replied notes the first upstream answer to the statement.
+func (r *stmtRecord) replied() {
+	if r != nil && r.firstReply.IsZero() {
+		r.firstReply = time.Now()
+	}
 }
 
 func newTracer(tp trace.TracerProvider) trace.Tracer {
@@ -144,6 +155,7 @@ func (p *serverPump) finishStatement(rec *stmtRecord) {
 	if len(rules) > 0 {
 		attrs = append(attrs, telemetry.RuleIDs(rules...))
 	}
+	attrs = append(attrs, phaseTimings(rec, end)...)
 	if cols := transformedNames(rec.columns); len(cols) > 0 {
 		attrs = append(attrs, telemetry.ColumnsTransformed(cols...))
 	}
@@ -168,6 +180,20 @@ func (p *serverPump) finishStatement(rec *stmtRecord) {
 			m.Transformed(p.sessCtx, p.s.sandbox.Name, rec.rows, n*rec.rows)
 		}
 	}
+}
+
+// phaseTimings splits a statement's time: the policy decision, the
+// upstream (until its first answer) and the row transforms, in µs.
+func phaseTimings(rec *stmtRecord, end time.Time) []attribute.KeyValue {
+	kv := []attribute.KeyValue{attribute.Int64("sandgate.decide_us", rec.decide.Microseconds())}
+	if !rec.firstReply.IsZero() {
+		up := rec.firstReply.Sub(rec.start) - rec.decide
+		kv = append(kv, attribute.Int64("sandgate.upstream_us", max(up, 0).Microseconds()))
+	}
+	if rec.transform > 0 {
+		kv = append(kv, attribute.Int64("sandgate.transform_us", rec.transform.Microseconds()))
+	}
+	return kv
 }
 
 func anyTransformed(cols []audit.Column) bool {

@@ -48,7 +48,7 @@ func TestSpansAndAudit(t *testing.T) {
 	}
 
 	var names []string
-	var sawSelect bool
+	var sawSelect, sawTimings bool
 	for _, s := range spans.GetSpans() {
 		names = append(names, s.Name)
 		for _, a := range s.Attributes {
@@ -58,7 +58,13 @@ func TestSpansAndAudit(t *testing.T) {
 			if a.Key == "db.query.text" && strings.Contains(a.Value.AsString(), "nhs_number = ?") {
 				sawSelect = true
 			}
+			if a.Key == "sandgate.upstream_us" {
+				sawTimings = true
+			}
 		}
+	}
+	if !sawTimings {
+		t.Errorf("no statement span has the upstream phase timing")
 	}
 	if !sawSelect {
 		t.Errorf("no statement span with the normalised text; spans: %q", names)

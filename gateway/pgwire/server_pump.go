@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -373,6 +374,7 @@ func (p *serverPump) onRowDescription(body []byte) error {
 		}
 		p.cur, p.curFmts = rp, rp.formats
 		if front.rec != nil {
+			front.rec.replied()
 			front.rec.columns = append(front.rec.columns, rp.auditCols...)
 		}
 		p.emitRowDescription(body, rp)
@@ -455,7 +457,15 @@ func (p *serverPump) onDataRow(body []byte) error {
 		p.out = appendMsg(p.out, 'D', body)
 		return nil
 	}
+	var t0 time.Time
+	timed := p.curRec != nil && p.s.srv.observed()
+	if timed {
+		t0 = time.Now()
+	}
 	out, err := p.cur.rewriteRow(p.out, body, p.curFmts, p)
+	if timed {
+		p.curRec.transform += time.Since(t0)
+	}
 	if err != nil {
 		p.skipToReady(asDenial(err))
 		return nil
@@ -475,6 +485,9 @@ func (p *serverPump) countRow() {
 	}
 	if p.curRec != nil {
 		p.curRec.rows++
+		if p.curRec.rows == 1 {
+			p.curRec.replied()
+		}
 	}
 }
 

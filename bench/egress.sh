@@ -56,6 +56,7 @@ BPORT="${BACKEND##*:}"
 "$TMP/egressload" proxy -backend-port "$BPORT" -host "$HOST=127.0.0.1" -password "$PASSWORD" \
   -addr-file "$TMP/sandgate.addr" -log "$TMP/sandgate.log" 2>"$TMP/sandgate.err" &
 PIDS+=($!)
+SANDGATE_PID=$!
 wait_file "$TMP/sandgate.addr"
 SANDGATE="$(cat "$TMP/sandgate.addr")"
 
@@ -94,6 +95,7 @@ CONF
 chown -R proxy:proxy "$SQ" 2>/dev/null || true
 "$SQUID" -N -f "$SQ/squid.conf" 2>"$SQ/stderr" &
 PIDS+=($!)
+SQUID_PID=$!
 SQUIDADDR="127.0.0.1:$QPORT"
 
 # ---- readiness: each target answers 200 through curl ----------------------
@@ -121,22 +123,30 @@ wrk.headers["Host"] = "$HOST:$BPORT"
 wrk.headers["Proxy-Authorization"] = "Basic $AUTH"
 LUA
 
-# run name -> appends "rps p50ms p99ms" to $TMP/name.results
+# CPU time (user+system, clock ticks) of a process, children excluded.
+TICK="$(getconf CLK_TCK)"
+ticks() { [ -n "$1" ] && awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# run name -> appends "rps p50ms p99ms cpu_us_per_request" to $TMP/name.results
 run() {
-  local name="$1" out
+  local name="$1" out pid="" t0 t1
+  case "$name" in sandgate) pid="$SANDGATE_PID" ;; squid) pid="$SQUID_PID" ;; esac
+  t0="$(ticks "$pid")"
   case "$name" in
     direct) out="$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "http://$BACKEND/")" ;;
     sandgate) out="$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$TMP/proxy.lua" "http://$SANDGATE/")" ;;
     squid) out="$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$TMP/proxy.lua" "http://$SQUIDADDR/")" ;;
   esac
+  t1="$(ticks "$pid")"
   echo "$out" >"$TMP/$name.wrk.$2"
   if echo "$out" | grep -q 'Non-2xx'; then die "$name answered non-2xx responses: $(echo "$out" | grep Non-2xx)"; fi
-  echo "$out" | awk -v name="$name" '
+  echo "$out" | awk -v cpu="$((t1 - t0))" -v tick="$TICK" -v haspid="$pid" '
     function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
+    / requests in / { n=$1 }
     /Requests\/sec/ { rps=$2 }
     $1=="50%" { p50=ms($2) }
     $1=="99%" { p99=ms($2) }
-    END { printf "%s %.3f %.3f\n", rps, p50, p99 }' >>"$TMP/$name.results"
+    END { printf "%s %.3f %.3f %.1f\n", rps, p50, p99, (haspid == "" || n == 0) ? 0 : cpu / tick * 1e6 / n }' >>"$TMP/$name.results"
 }
 
 for r in $(seq 1 "$ROUNDS"); do
@@ -151,11 +161,12 @@ col() { awk -v c="$2" '{print $c}' "$TMP/$1.results" | median; }
 
 echo
 echo "egress benchmark: ${SIZE}-byte responses, $CONNS connections, $THREADS wrk threads, ${DURATION}s x $ROUNDS rounds (median)"
-printf '%-10s %12s %10s %10s\n' target req/s p50_ms p99_ms
+printf '%-10s %12s %10s %10s %14s\n' target req/s p50_ms p99_ms proxy_cpu_us/req
 for t in direct sandgate squid; do
-  printf '%-10s %12.0f %10.3f %10.3f\n' "$t" "$(col "$t" 1)" "$(col "$t" 2)" "$(col "$t" 3)"
+  printf '%-10s %12.0f %10.3f %10.3f %14.1f\n' "$t" "$(col "$t" 1)" "$(col "$t" 2)" "$(col "$t" 3)" "$(col "$t" 4)"
 done
 SG="$(col sandgate 1)"; SQ_RPS="$(col squid 1)"; DI="$(col direct 1)"
 awk -v sg="$SG" -v sq="$SQ_RPS" -v di="$DI" 'BEGIN {
   printf "sandgate/squid throughput: %.2fx   sandgate/direct: %.2fx   squid/direct: %.2fx\n", sg/sq, sg/di, sq/di }'
+awk -v sg="$(col sandgate 4)" -v sq="$(col squid 4)" 'BEGIN { if (sg > 0) printf "squid/sandgate CPU per request: %.2fx (squid excludes its auth helper processes)\n", sq/sg }'
 echo "sandgate canonical log lines: $(wc -l <"$TMP/sandgate.log")"

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"hash"
 	"net/http"
 	"runtime"
 	"strings"
@@ -31,6 +32,7 @@ type authenticator struct {
 	// derive bounds concurrent PBKDF2 derivations, so a flood of wrong
 	// passwords costs at most this many cores.
 	derive chan struct{}
+	macs   sync.Pool // keyed HMAC-SHA256 states, reset before use
 
 	mu    sync.Mutex
 	max   int
@@ -82,7 +84,12 @@ func (a *authenticator) authenticate(h http.Header) (string, error) {
 }
 
 func (a *authenticator) cacheKey(user, pass string) [32]byte {
-	m := hmac.New(sha256.New, a.key[:])
+	m, _ := a.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, a.key[:])
+	}
+	defer a.macs.Put(m)
+	m.Reset()
 	var n [8]byte
 	binary.BigEndian.PutUint64(n[:], uint64(len(user)))
 	m.Write(n[:])

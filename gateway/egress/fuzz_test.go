@@ -85,3 +85,20 @@ func TestClassifyEmbeddings(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPlainLDH checks the fast path against the IDNA profile: whenever it
+// accepts a name, ToASCII returns the name unchanged.
+func FuzzPlainLDH(f *testing.F) {
+	for _, s := range []string{"example.org", "a-b.c", "xn--bcher-kva.example", "a--b.c", "-a.b", "a-.b", "_dmarc.x", "a..b", "A.b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !plainLDH(s) {
+			return
+		}
+		a, err := idnaProfile.ToASCII(s)
+		if err != nil || a != s {
+			t.Fatalf("%q: fast path accepts, ToASCII gives %q, %v", s, a, err)
+		}
+	})
+}

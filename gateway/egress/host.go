@@ -204,6 +204,9 @@ var idnaProfile = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.V
 // normaliseName lower-cases and converts IDNA to
 // Punycode. It accepts letters, digits, hyphens and underscores in labels.
 func normaliseName(s string) (string, error) {
+	if plainLDH(s) {
+		return s, nil // what ToASCII would return, without its cost
+	}
 	if !utf8.ValidString(s) {
 		return "", fmt.Errorf("%w: host name is not valid UTF-8", errBadHost)
 	}
@@ -273,4 +276,39 @@ func (p hostPattern) match(h Host) bool {
 		return strings.HasSuffix(h.Name, p.name)
 	}
 	return h.Name == p.name
+}
+
+// plainLDH reports whether s is already a normalised ASCII name: lower-case
+// letters, digits, hyphens and underscores in labels of 1 to 63 bytes, at
+// most 253 bytes, and no Punycode label (those go through IDNA validation).
+func plainLDH(s string) bool {
+	if len(s) == 0 || len(s) > 253 {
+		return false
+	}
+	label := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '.':
+			if label == 0 {
+				return false
+			}
+			label = 0
+			continue
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_':
+		case c == '-':
+			if label == 0 || i+1 == len(s) || s[i+1] == '.' {
+				return false // IDNA rejects leading and trailing hyphens
+			}
+		default:
+			return false
+		}
+		if label++; label > 63 {
+			return false
+		}
+		if label == 4 && s[i-3:i+1] == "xn--" || label == 4 && s[i-1:i+1] == "--" {
+			return false
+		}
+	}
+	return label > 0
 }

@@ -377,8 +377,9 @@ func TestPoolReusesAndResets(t *testing.T) {
 	if err := c2.QueryRow(ctx, "select pg_backend_pid()").Scan(&pid2); err != nil {
 		t.Fatal(err)
 	}
-	if pid1 != pid2 {
-		t.Fatalf("second session got backend %d, want the pooled %d", pid2, pid1)
+	if pid1 != pid2 || w.srv.pool.reuses.Load() != 1 || w.srv.pool.dials.Load() != 1 {
+		t.Fatalf("second session got backend %d, want the pooled %d (dials %d, reuses %d)", pid2, pid1,
+			w.srv.pool.dials.Load(), w.srv.pool.reuses.Load())
 	}
 	var timeout string
 	if err := c2.QueryRow(ctx, "show statement_timeout").Scan(&timeout); err != nil || timeout != "0" {

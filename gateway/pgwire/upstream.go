@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -87,6 +88,8 @@ type pool struct {
 
 	mu   sync.Mutex
 	idle map[poolKey][]*serverConn
+
+	dials, reuses atomic.Int64 // for tests and metrics
 }
 
 func newPool(up Upstream, maxIdle int, idleTTL time.Duration) *pool {
@@ -101,10 +104,12 @@ func (p *pool) get(ctx context.Context, key poolKey, appName string) (*serverCon
 			break
 		}
 		if sc.alive() {
+			p.reuses.Add(1)
 			return sc, true, nil
 		}
 		sc.conn.Close()
 	}
+	p.dials.Add(1)
 	sc, err := p.dial(ctx, key, appName)
 	return sc, false, err
 }

@@ -439,3 +439,42 @@ func TestHTTPSAbsoluteForm(t *testing.T) {
 		t.Fatalf("trusted upstream: got %d, want 200", resp.StatusCode)
 	}
 }
+
+// TestStaleUpstreamConnectionRetried: an upstream that closes kept-alive
+// connections without saying so costs a GET nothing: the proxy retries it
+// once on a new connection to the same checked address.
+func TestStaleUpstreamConnectionRetried(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go serveOneRequestPerConn(ln)
+	port := ln.Addr().(*net.TCPAddr).Port
+	w := newWorld(t, func(c *Config) {
+		c.Sandboxes["ward"].Rules = append(c.Sandboxes["ward"].Rules, Rule{ID: "closer", Hosts: []string{"backend.test"}, Ports: []int{port}})
+	})
+	c := w.client("ward")
+	for i := range 3 {
+		resp, err := c.Get(fmt.Sprintf("http://backend.test:%d/%d", port, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body := readBody(t, resp); resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("request %d: got %d %q, want 200 ok", i, resp.StatusCode, body)
+		}
+	}
+}
+
+func serveOneRequestPerConn(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+		c.Close()
+	}
+}

@@ -102,7 +102,9 @@ func retryable(req *http.Request, err error) bool {
 
 // exchange writes one request and reads its response head on c.
 func (p *upstreamPool) exchange(c *upstreamConn, key string, req *http.Request) (*http.Response, error) {
-	_ = c.SetDeadline(time.Now().Add(p.s.timeouts.ResponseHeader))
+	// The request (and its body) is written without a deadline: if the
+	// client goes away, its context ends and that unblocks the write. The
+	// response head must then arrive within the ResponseHeader timeout.
 	stop := context.AfterFunc(req.Context(), func() { _ = c.SetDeadline(time.Unix(1, 0)) })
 	if err := req.Write(c.bw); err != nil {
 		stop()
@@ -114,6 +116,7 @@ func (p *upstreamPool) exchange(c *upstreamConn, key string, req *http.Request) 
 		_ = c.Close()
 		return nil, fmt.Errorf("write request upstream: %w: %w", errStale, err)
 	}
+	_ = c.SetReadDeadline(time.Now().Add(p.s.timeouts.ResponseHeader))
 	resp, err := readFinalResponse(c.br, req)
 	if err != nil {
 		stop()
@@ -123,7 +126,7 @@ func (p *upstreamPool) exchange(c *upstreamConn, key string, req *http.Request) 
 		}
 		return nil, fmt.Errorf("read response upstream: %w", err)
 	}
-	_ = c.SetDeadline(time.Time{})
+	_ = c.SetReadDeadline(time.Time{})
 	resp.Body = &pooledBody{rc: resp.Body, c: c, p: p, key: key, reuse: !resp.Close && !req.Close, stop: stop}
 	return resp, nil
 }

@@ -1,6 +1,9 @@
 package policy
 
-import "fmt"
+import (
+	"fmt"
+	"sort"
+)
 
 // Column is one result column as the gateway identified it from the
 // server's RowDescription and its catalog.
@@ -114,4 +117,19 @@ func (sb *Sandbox) planColumn(st *Statement, c Column) (Transform, error) {
 	return nil, &Denial{Code: CodeInsufficientPrivilege, Rule: "column-deny",
 		Msg:  fmt.Sprintf("column %s.%s.%s is denied to sandbox %q", c.Schema, c.Table, c.Attr, sb.Name),
 		Hint: "leave it out of the query; if the prototype needs it, ask your information governance team for a pseudonymised form"}
+}
+
+// Tables lists the sandbox's tables (schema.table) and the columns its
+// policy names, for checks against a real database.
+func (sb *Sandbox) Tables() map[string][]string {
+	out := make(map[string][]string, len(sb.tables))
+	for rn, t := range sb.tables {
+		cols := make([]string, 0, len(t.columns))
+		for c := range t.columns {
+			cols = append(cols, c)
+		}
+		sort.Strings(cols)
+		out[rn.String()] = cols
+	}
+	return out
 }

@@ -22,6 +22,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/sandgate/sandgate/pseudonymise"
 	"gopkg.in/yaml.v3"
@@ -78,6 +79,8 @@ type Sandbox struct {
 	Name           string
 	Owner          string
 	Purpose        string
+	DPIA           string    // the data protection impact assessment's reference
+	Expires        time.Time // zero: no expiry; access stops at the start of this day (UTC)
 	Database       string
 	Verifier       string // SCRAM-SHA-256 verifier, PostgreSQL's format
 	MaxConnections int    // 0 means the gateway's default
@@ -133,6 +136,8 @@ type sandboxYAML struct {
 	Name             string                         `yaml:"name"`
 	Owner            string                         `yaml:"owner"`
 	Purpose          string                         `yaml:"purpose"`
+	DPIA             string                         `yaml:"dpia"`
+	Expires          string                         `yaml:"expires"`
 	Database         string                         `yaml:"database"`
 	PasswordVerifier string                         `yaml:"password_verifier"`
 	LinkGroup        string                         `yaml:"link_group"`
@@ -295,10 +300,18 @@ func compileSandbox(opts Options, sy sandboxYAML, node *yaml.Node, at posErr) (*
 		errs = append(errs, at(valueNode(node, "password_verifier"), fmt.Sprintf("sandbox %q: %v", sy.Name, err),
 			"generate one with 'sandgate passwd'; never write a plaintext password here"))
 	}
+	var expires time.Time
+	if sy.Expires != "" {
+		var err error
+		if expires, err = time.Parse("2006-01-02", sy.Expires); err != nil {
+			errs = append(errs, at(valueNode(node, "expires"), fmt.Sprintf("sandbox %q: expires %q is not a date", sy.Name, sy.Expires),
+				"write it as YYYY-MM-DD"))
+		}
+	}
 	if sy.MaxConnections < 0 {
 		errs = append(errs, at(valueNode(node, "max_connections"), "max_connections must not be negative", ""))
 	}
-	sb := &Sandbox{Name: sy.Name, Owner: sy.Owner, Purpose: sy.Purpose, Database: sy.Database,
+	sb := &Sandbox{Name: sy.Name, Owner: sy.Owner, Purpose: sy.Purpose, DPIA: sy.DPIA, Expires: expires, Database: sy.Database,
 		Verifier: sy.PasswordVerifier, MaxConnections: sy.MaxConnections, tables: map[relName]*table{},
 		LinkGroup: sy.LinkGroup,
 		hash:      newHasher(opts.HashKey, sy.Name)}
@@ -387,8 +400,13 @@ func yamlError(name string, err error) error {
 		for _, e := range te.Errors {
 			line := 0
 			fmt.Sscanf(e, "line %d:", &line)
-			errs = append(errs, &Error{File: name, Line: line, Column: 1, Msg: strings.TrimPrefix(e, fmt.Sprintf("line %d: ", line)),
-				Hint: "check the spelling of the key against configs/README.md"})
+			msg := strings.TrimPrefix(e, fmt.Sprintf("line %d: ", line))
+			var key string
+			if _, err := fmt.Sscanf(msg, "field %s not found", &key); err == nil {
+				msg = fmt.Sprintf("unknown key %q", key)
+			}
+			errs = append(errs, &Error{File: name, Line: line, Column: 1, Msg: msg,
+				Hint: "check the key's spelling against the policy format in README.md"})
 		}
 		return errors.Join(errs...)
 	}
@@ -399,4 +417,9 @@ func yamlError(name string, err error) error {
 		msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
 	}
 	return &Error{File: name, Line: line, Column: 1, Msg: "not valid YAML: " + msg}
+}
+
+// Expired reports whether the sandbox's access has ended at now.
+func (sb *Sandbox) Expired(now time.Time) bool {
+	return !sb.Expires.IsZero() && !now.Before(sb.Expires)
 }

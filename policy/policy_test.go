@@ -35,7 +35,7 @@ sandboxes:
 
 func TestBrokenPolicyFiles(t *testing.T) {
 	for file, want := range map[string]string{
-		"unknown_key.yaml":        `unknown_key.yaml:5:1: field pasword_verifier not found`,
+		"unknown_key.yaml":        `unknown_key.yaml:5:1: unknown key "pasword_verifier"`,
 		"bad_rule.yaml":           `bad_rule.yaml:8:21: column public.patients.nhs_number: rule "encrypt" is not one of allow, hash, deny`,
 		"plaintext_password.yaml": `plaintext_password.yaml:5:24: sandbox "ward_board": password_verifier must start with SCRAM-SHA-256$ (generate one with 'sandgate passwd'`,
 		"no_version.yaml":         `no_version.yaml:1:1: version must be 1, got 0 (add 'version: 1' at the top)`,

@@ -31,6 +31,7 @@ func commands() map[string]command {
 		"check-config": {checkConfigCmd, "check a gateway configuration and its policy files"},
 		"keys":         {keysCmd, "manage the encrypted Tink keyset: init, rotate, info, reveal"},
 		"synth":        {synthCmd, "generate or load synthetic patient data: gen, load, ddl"},
+		"policy":       {policyCmd, "check policy files, or explain what a statement would do"},
 		"audit":        {auditCmd, "verify, query or create keys for the tamper-evident audit log"},
 		"report":       {reportCmd, "the evidence pack for a sandbox: md, html or json"},
 	}

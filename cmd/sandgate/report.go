@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sandgate/sandgate/policy"
 	"github.com/sandgate/sandgate/telemetry/audit"
 )
 
@@ -167,7 +166,7 @@ func (ev *evidence) fromPolicy(paths []string) error {
 	if len(paths) == 0 {
 		return nil
 	}
-	set, err := policy.LoadFiles(policy.Options{HashKey: make([]byte, 32)}, paths...)
+	set, err := loadForCheck(paths)
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
@@ -175,7 +174,10 @@ func (ev *evidence) fromPolicy(paths []string) error {
 	if sb == nil {
 		return fmt.Errorf("report: sandbox %q is not in the policy files", ev.Sandbox)
 	}
-	ev.Owner, ev.Purpose = orNotRecorded(sb.Owner), orNotRecorded(sb.Purpose)
+	ev.Owner, ev.Purpose, ev.DPIA = orNotRecorded(sb.Owner), orNotRecorded(sb.Purpose), orNotRecorded(sb.DPIA)
+	if !sb.Expires.IsZero() {
+		ev.Expiry = sb.Expires.Format("2006-01-02")
+	}
 	return nil
 }
 

@@ -336,6 +336,7 @@ func TestAuthentication(t *testing.T) {
 		{"wrong password", "tester", "not-the-password", "clinic", "28P01"},
 		{"unknown sandbox", "nobody", testPassword, "clinic", "28P01"},
 		{"wrong database", "tester", testPassword, "postgres", "28000"},
+		{"expired sandbox", "lapsed", testPassword, "clinic", "28000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dsn := strings.Replace(w.dsn(tc.user, tc.pass, "disable"), "/clinic?", "/"+tc.db+"?", 1)

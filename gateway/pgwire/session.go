@@ -170,6 +170,12 @@ func (s *session) login(ctx context.Context, be *pgproto3.Backend, m *pgproto3.S
 		return fmt.Errorf("authenticate %q: %w", user, err)
 	}
 	s.sandbox = sb
+	if sb.Expired(time.Now()) {
+		s.auditRefusal(ctx, user, "sandbox_expired")
+		s.fatal(be, codeInvalidAuthorization, fmt.Sprintf("sandbox %q expired on %s: its access to data has ended", sb.Name, sb.Expires.Format("2006-01-02")),
+			"ask your information governance team to review and renew the sandbox's approval")
+		return errors.New("sandbox expired")
+	}
 	s.database = m.Parameters["database"]
 	if s.database == "" {
 		s.database = user

@@ -86,6 +86,13 @@ func testPolicy(t testing.TB) *policy.Set {
 	}
 	var b strings.Builder
 	b.WriteString("version: 1\nsandboxes:\n")
+	fmt.Fprintf(&b, `  - name: lapsed
+    database: clinic
+    expires: "2020-01-01"
+    password_verifier: %q
+    tables:
+      wards: {ward_id: allow, name: allow}
+`, v.String())
 	for _, name := range []string{"tester", "other"} {
 		fmt.Fprintf(&b, `  - name: %s
     database: clinic

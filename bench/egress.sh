@@ -53,7 +53,7 @@ wait_file "$TMP/backend.addr"
 BACKEND="$(cat "$TMP/backend.addr")"
 BPORT="${BACKEND##*:}"
 
-GOMAXPROCS="${SANDGATE_GOMAXPROCS:-$(nproc)}" "$TMP/egressload" proxy -backend-port "$BPORT" -host "$HOST=127.0.0.1" -password "$PASSWORD" \
+GOGC="${SANDGATE_GOGC:-100}" GOMAXPROCS="${SANDGATE_GOMAXPROCS:-$(nproc)}" "$TMP/egressload" proxy -backend-port "$BPORT" -host "$HOST=127.0.0.1" -password "$PASSWORD" \
   -addr-file "$TMP/sandgate.addr" -log "$TMP/sandgate.log" 2>"$TMP/sandgate.err" &
 PIDS+=($!)
 SANDGATE_PID=$!

@@ -117,7 +117,7 @@ type Timeouts struct {
 	IdleTunnel     time.Duration // a tunnel with no bytes either way [2m]
 	ClientHeader   time.Duration // the client's request head (slowloris) [10s]
 	ClientIdle     time.Duration // a keep-alive client between requests [60s]
-	Shutdown       time.Duration // unused by the package; for callers [10s]
+	Shutdown       time.Duration // grace for open tunnels when Serve's context ends [10s]
 }
 
 func (t Timeouts) withDefaults() Timeouts {

@@ -80,7 +80,7 @@ func (s *Server) servePlain(w http.ResponseWriter, r *http.Request, sb *sandbox,
 	r = r.WithContext(context.WithValue(r.Context(), decisionKey{}, d))
 	cw := &countingWriter{ResponseWriter: w}
 	s.proxy.ServeHTTP(cw, r)
-	rec.status, rec.bytesOut, rec.bytesIn = cw.status, cw.n, r.ContentLength
+	rec.status, rec.bytesOut, rec.bytesIn = cw.status, cw.n, max(r.ContentLength, 0)
 	if code := cw.Header().Get(ErrorHeader); code != "" {
 		rec.code = ErrorCode(code)
 	}

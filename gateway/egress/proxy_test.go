@@ -478,3 +478,21 @@ func serveOneRequestPerConn(ln net.Listener) {
 		c.Close()
 	}
 }
+
+// TestOriginFormRefused: a request in origin form (GET / with a Host
+// header, as sent to a transparent proxy) is never routed by its Host.
+func TestOriginFormRefused(t *testing.T) {
+	w := newWorld(t, nil)
+	host := fmt.Sprintf("backend.test:%d", w.plain.port)
+	resp := w.raw(fmt.Sprintf("GET / HTTP/1.1\r\nHost: %s\r\nProxy-Authorization: %s\r\nConnection: close\r\n\r\n", host, basic("ward")))
+	if resp.StatusCode != 400 || resp.Header.Get(ErrorHeader) != string(CodeBadRequest) {
+		t.Fatalf("got %d %q, want 400 %s", resp.StatusCode, resp.Header.Get(ErrorHeader), CodeBadRequest)
+	}
+	resp = w.raw(fmt.Sprintf("GET http://user:pw@%s/ HTTP/1.1\r\nHost: %s\r\nProxy-Authorization: %s\r\nConnection: close\r\n\r\n", host, host, basic("ward")))
+	if resp.StatusCode != 400 {
+		t.Fatalf("userinfo in URL: got %d, want 400", resp.StatusCode)
+	}
+	if n := len(w.plain.requests()); n != 0 {
+		t.Fatalf("backend got %d requests, want 0", n)
+	}
+}

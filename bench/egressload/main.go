@@ -135,35 +135,14 @@ func runProxy(ctx context.Context, args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	v, err := policy.NewVerifier(*password, policy.DefaultIterations)
+	out, closeLog, err := openLog(ctx, *logFile)
 	if err != nil {
 		return err
 	}
-	var out io.Writer = io.Discard
-	if *logFile != "" {
-		f, err := os.Create(*logFile)
-		if err != nil {
-			return err
-		}
-		bw := &bufferedLog{w: bufio.NewWriterSize(f, 256<<10)}
-		defer f.Close()
-		defer bw.flush()
-		go bw.flushEvery(ctx, 200*time.Millisecond)
-		out = bw
-	}
-	names := make([]string, 0, len(hosts))
-	for n := range hosts {
-		names = append(names, n)
-	}
-	cfg := egress.Config{
-		Sandboxes: map[string]*egress.Sandbox{"bench": {
-			Verifier:      v.String(),
-			Rules:         []egress.Rule{{ID: "bench-backend", Hosts: names, Ports: []int{*port}, Methods: []string{"GET", "CONNECT"}}},
-			AllowCIDRs:    []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
-			RatePerSecond: 1e6, Burst: 1e6, MaxConcurrent: 1024,
-		}},
-		Resolver: staticResolver(hosts),
-		Logger:   slog.New(slog.NewJSONHandler(out, nil)),
+	defer closeLog()
+	cfg, err := benchConfig(*password, *port, hosts, out)
+	if err != nil {
+		return err
 	}
 	srv, err := egress.New(cfg)
 	if err != nil {
@@ -207,4 +186,42 @@ func (b *bufferedLog) flushEvery(ctx context.Context, d time.Duration) {
 			b.flush()
 		}
 	}
+}
+
+// openLog returns the canonical log's writer: a buffered file flushed
+// every 200 ms, or io.Discard.
+func openLog(ctx context.Context, path string) (io.Writer, func(), error) {
+	if path == "" {
+		return io.Discard, func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	bw := &bufferedLog{w: bufio.NewWriterSize(f, 256<<10)}
+	go bw.flushEvery(ctx, 200*time.Millisecond)
+	return bw, func() { bw.flush(); f.Close() }, nil
+}
+
+// benchConfig is one sandbox "bench" allowed to GET and CONNECT the
+// static names on the backend's port, with limits out of the way.
+func benchConfig(password string, port int, hosts hostFlags, out io.Writer) (egress.Config, error) {
+	v, err := policy.NewVerifier(password, policy.DefaultIterations)
+	if err != nil {
+		return egress.Config{}, err
+	}
+	names := make([]string, 0, len(hosts))
+	for n := range hosts {
+		names = append(names, n)
+	}
+	return egress.Config{
+		Sandboxes: map[string]*egress.Sandbox{"bench": {
+			Verifier:      v.String(),
+			Rules:         []egress.Rule{{ID: "bench-backend", Hosts: names, Ports: []int{port}, Methods: []string{"GET", "CONNECT"}}},
+			AllowCIDRs:    []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+			RatePerSecond: 1e6, Burst: 1e6, MaxConcurrent: 1024,
+		}},
+		Resolver: staticResolver(hosts),
+		Logger:   slog.New(slog.NewJSONHandler(out, nil)),
+	}, nil
 }

@@ -2,9 +2,11 @@ package policy
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -229,4 +231,42 @@ func FuzzCompile(f *testing.F) {
 			t.Fatal("nil set without error")
 		}
 	})
+}
+
+// TestSchemaMatchesFormat keeps configs/policy.schema.json in step with the
+// keys the loader accepts.
+func TestSchemaMatchesFormat(t *testing.T) {
+	b, err := os.ReadFile("../configs/policy.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Defs map[string]struct {
+			Properties map[string]json.RawMessage `json:"properties"`
+			OneOf      []struct {
+				Properties map[string]json.RawMessage `json:"properties"`
+			} `json:"oneOf"`
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(b, &schema); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, props map[string]json.RawMessage, typ reflect.Type) {
+		want := map[string]bool{}
+		for i := 0; i < typ.NumField(); i++ {
+			if tag := strings.Split(typ.Field(i).Tag.Get("yaml"), ",")[0]; tag != "" && tag != "-" {
+				want[tag] = true
+				if _, ok := props[tag]; !ok {
+					t.Errorf("%s: the schema lacks key %q", what, tag)
+				}
+			}
+		}
+		for k := range props {
+			if !want[k] {
+				t.Errorf("%s: the schema has key %q the loader does not accept", what, k)
+			}
+		}
+	}
+	check("sandbox", schema.Defs["sandbox"].Properties, reflect.TypeOf(sandboxYAML{}))
+	check("rule", schema.Defs["rule"].OneOf[1].Properties, reflect.TypeOf(ruleYAML{}))
 }

@@ -82,9 +82,10 @@ type Sandbox struct {
 	DPIA           string    // the data protection impact assessment's reference
 	Expires        time.Time // zero: no expiry; access stops at the start of this day (UTC)
 	Database       string
-	Verifier       string // SCRAM-SHA-256 verifier, PostgreSQL's format
-	MaxConnections int    // 0 means the gateway's default
-	LinkGroup      string // sandboxes in one link group share pseudonyms
+	Verifier       string  // SCRAM-SHA-256 verifier, PostgreSQL's format
+	MaxConnections int     // 0 means the gateway's default
+	LinkGroup      string  // sandboxes in one link group share pseudonyms
+	Egress         *Egress // nil: the sandbox may reach nothing over HTTP
 	tables         map[relName]*table
 	hash           *hasher
 }
@@ -143,6 +144,28 @@ type sandboxYAML struct {
 	LinkGroup        string                         `yaml:"link_group"`
 	MaxConnections   int                            `yaml:"max_connections"`
 	Tables           map[string]map[string]ruleYAML `yaml:"tables"`
+	Egress           *Egress                        `yaml:"egress"`
+}
+
+// Egress is a sandbox's HTTP egress allowlist, as the policy file states it.
+// The egress proxy validates it in depth (host globs, CIDR widths, ports).
+type Egress struct {
+	Mode          string       `yaml:"mode"` // enforce (default) or report
+	Rules         []EgressRule `yaml:"rules"`
+	AllowCIDRs    []string     `yaml:"allow_cidrs"`
+	RatePerSecond float64      `yaml:"rate_per_second"`
+	Burst         int          `yaml:"burst"`
+	MaxConcurrent int          `yaml:"max_concurrent"`
+	MaxTunnels    int          `yaml:"max_tunnels"`
+}
+
+// EgressRule allows some destinations.
+type EgressRule struct {
+	ID           string   `yaml:"id"`
+	Hosts        []string `yaml:"hosts"`
+	Ports        []int    `yaml:"ports"`
+	Methods      []string `yaml:"methods"`
+	PathPrefixes []string `yaml:"path_prefixes"`
 }
 
 // ruleYAML is a column rule: a word (allow, hash, deny) or a transform
@@ -308,13 +331,16 @@ func compileSandbox(opts Options, sy sandboxYAML, node *yaml.Node, at posErr) (*
 				"write it as YYYY-MM-DD"))
 		}
 	}
+	if e := sy.Egress; e != nil && e.Mode != "" && e.Mode != "enforce" && e.Mode != "report" {
+		errs = append(errs, at(valueNode(valueNode(node, "egress"), "mode"), fmt.Sprintf("sandbox %q: egress mode %q is not enforce or report", sy.Name, e.Mode), ""))
+	}
 	if sy.MaxConnections < 0 {
 		errs = append(errs, at(valueNode(node, "max_connections"), "max_connections must not be negative", ""))
 	}
 	sb := &Sandbox{Name: sy.Name, Owner: sy.Owner, Purpose: sy.Purpose, DPIA: sy.DPIA, Expires: expires, Database: sy.Database,
 		Verifier: sy.PasswordVerifier, MaxConnections: sy.MaxConnections, tables: map[relName]*table{},
-		LinkGroup: sy.LinkGroup,
-		hash:      newHasher(opts.HashKey, sy.Name)}
+		LinkGroup: sy.LinkGroup, Egress: sy.Egress,
+		hash: newHasher(opts.HashKey, sy.Name)}
 	tablesNode := valueNode(node, "tables")
 	for tname, cols := range sy.Tables {
 		tn := valueNode(tablesNode, tname)

@@ -269,4 +269,5 @@ func TestSchemaMatchesFormat(t *testing.T) {
 	}
 	check("sandbox", schema.Defs["sandbox"].Properties, reflect.TypeOf(sandboxYAML{}))
 	check("rule", schema.Defs["rule"].OneOf[1].Properties, reflect.TypeOf(ruleYAML{}))
+	check("egress", schema.Defs["egress"].Properties, reflect.TypeOf(Egress{}))
 }

@@ -29,6 +29,7 @@ type Config struct {
 	Log       LogConfig       `yaml:"log"`
 	Telemetry TelemetryConfig `yaml:"telemetry"`
 	Audit     AuditConfig     `yaml:"audit"`
+	Egress    EgressConfig    `yaml:"egress"`
 
 	dir string // the file's directory: relative paths are resolved from it
 }
@@ -183,6 +184,11 @@ func (c Config) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		bad("listen", c.Listen, "must be host:port")
+	}
+	if c.Egress.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Egress.Listen); err != nil {
+			bad("egress.listen", c.Egress.Listen, "must be host:port")
+		}
 	}
 	if len(c.Policy) == 0 {
 		bad("policy", c.Policy, "name at least one policy file")

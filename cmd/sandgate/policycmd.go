@@ -51,6 +51,9 @@ func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	if _, err := egressConfig(set, "127.0.0.1:3128"); err != nil {
+		return fmt.Errorf("egress sections: %w", err)
+	}
 	if *dsn != "" {
 		if err := checkAgainstDatabase(ctx, set, *dsn); err != nil {
 			return err

@@ -57,6 +57,16 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	stopEgress, err := gw.startEgress(ctx)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		stopEgress(sctx)
+	}()
 	go gw.reloadOnSIGHUP(ctx)
 	slog.Info("sandgate listening", "addr", ln.Addr().String(), "sandboxes", strings.Join(gw.policy.Load().Names(), ","))
 	return gw.serve(ctx, ln)
@@ -283,7 +293,10 @@ func checkConfigCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 			for i, pp := range cfg.Policy {
 				paths[i] = cfg.path(pp)
 			}
-			_, err = policy.LoadFiles(policy.Options{HashKey: make([]byte, 32), Engine: checkEngine()}, paths...)
+			var set *policy.Set
+			if set, err = loadForCheck(paths); err == nil && cfg.Egress.Listen != "" {
+				_, err = egressConfig(set, cfg.Egress.Listen)
+			}
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p, err))

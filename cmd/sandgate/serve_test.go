@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,9 +52,20 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
+	// The backend the sandbox may reach through the egress proxy.
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello from the allowed API")
+	}))
+	defer backend.Close()
+	bu, _ := url.Parse(backend.URL)
 	policy, _ := os.ReadFile("../../configs/demo-policy.yaml")
+	policy = append(policy, fmt.Sprintf(`        - id: test-backend
+          hosts: [127.0.0.1]
+          ports: [%s]
+      allow_cidrs: [127.0.0.1/32]
+`, bu.Port())...)
 	os.WriteFile(filepath.Join(dir, "policy.yaml"), policy, 0o600)
-	listen, admin := freeAddr(t), freeAddr(t)
+	listen, admin, proxy := freeAddr(t), freeAddr(t), freeAddr(t)
 	cfg := fmt.Sprintf(`version: 1
 listen: %s
 data_dir: data
@@ -61,8 +74,9 @@ tls: {mode: self-signed}
 upstream: {host: 127.0.0.1, port: %d, user: sandgate, password_env: TEST_UPSTREAM_PW, sslmode: disable}
 telemetry: {traces: file, trace_file: traces.jsonl, admin_listen: %s}
 audit: {dir: audit}
+egress: {listen: %s}
 log: {level: warn}
-`, listen, pg.Port, admin)
+`, listen, pg.Port, admin, proxy)
 	os.WriteFile(filepath.Join(dir, "sandgate.yaml"), []byte(cfg), 0o600)
 	t.Setenv("TEST_UPSTREAM_PW", "up-pw")
 
@@ -89,6 +103,26 @@ log: {level: warn}
 	if _, err := conn.Exec(ctx, "select family_name from patients"); err == nil {
 		t.Fatal("denied column was returned")
 	}
+	// Egress: the allowed backend through the proxy, and a refused host.
+	pu, _ := url.Parse("http://diabetes_dash:" + demoPassword + "@" + proxy)
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(pu)}}
+	eresp, err := client.Get(backend.URL + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(eresp.Body)
+	eresp.Body.Close()
+	if eresp.StatusCode != 200 || string(body) != "hello from the allowed API" {
+		t.Fatalf("allowed egress: %d %q", eresp.StatusCode, body)
+	}
+	eresp, err = client.Get("http://169.254.169.254/latest/meta-data/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eresp.Body.Close()
+	if eresp.StatusCode != http.StatusForbidden {
+		t.Fatalf("metadata address through the proxy: got %d, want 403", eresp.StatusCode)
+	}
 	resp, err := http.Get("http://" + admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -109,8 +143,11 @@ log: {level: warn}
 	}
 	files, _ := audit.Files(filepath.Join(dir, "audit"), "")
 	res, err := audit.Verify(files...)
-	if err != nil || len(res.Problems) > 0 || res.Records < 3 {
+	if err != nil || len(res.Problems) > 0 || res.Records < 5 {
 		t.Fatalf("audit log: %+v, %v", res, err)
+	}
+	if b := readAll(t, files); !bytes.Contains(b, []byte(`"kind":"egress"`)) || !bytes.Contains(b, []byte(`"decision":"deny"`)) {
+		t.Errorf("audit log lacks the egress records:\n%s", b)
 	}
 	for _, blob := range [][]byte{metrics, traces, readAll(t, files)} {
 		if bytes.Contains(blob, []byte("9990000018")) || bytes.Contains(blob, []byte("Hartley")) {

@@ -61,6 +61,24 @@ type Config struct {
 	Logger *slog.Logger
 	// TracerProvider starts one span per request. Nil means no tracing.
 	TracerProvider trace.TracerProvider
+	// OnRequest, if set, is called once per request, allowed or denied,
+	// after it ends (the audit log). It must not block for long.
+	OnRequest func(Outcome)
+}
+
+// Outcome is what one request did, for the audit log: never a path, a
+// query, a header or a body.
+type Outcome struct {
+	Start       time.Time
+	Sandbox     string
+	Method      string
+	Destination string // host:port
+	Decision    string // allow, report or deny
+	Rule        string
+	Code        ErrorCode
+	Status      int
+	Bytes       int64 // both directions
+	TraceID     string
 }
 
 // Sandbox is one sandbox's credentials, allowlist and limits.

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -166,6 +168,11 @@ func (s *Server) finish(rec *record, span trace.Span) {
 		span.SetStatus(codes.Error, string(rec.code))
 	}
 	span.End()
+	if s.cfg.OnRequest != nil {
+		s.cfg.OnRequest(Outcome{Start: rec.start, Sandbox: rec.sandbox, Method: rec.method,
+			Destination: net.JoinHostPort(rec.host, strconv.Itoa(rec.port)), Decision: rec.decision, Rule: rec.rule,
+			Code: rec.code, Status: rec.status, Bytes: rec.bytesIn + rec.bytesOut, TraceID: span.SpanContext().TraceID().String()})
+	}
 	level := slog.LevelInfo
 	switch {
 	case rec.decision == "deny" || rec.err != nil:

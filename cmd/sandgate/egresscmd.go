@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/sandgate/sandgate/gateway/egress"
+	"github.com/sandgate/sandgate/policy"
+	"github.com/sandgate/sandgate/telemetry/audit"
+)
+
+// EgressConfig is the HTTP egress proxy's listener; the allowlists live in
+// the policy files (each sandbox's egress section).
+type EgressConfig struct {
+	// Listen is the proxy's address; empty means the proxy is off.
+	Listen string `yaml:"listen"`
+}
+
+// egressConfig maps the policy's egress sections onto the proxy's config.
+// Every sandbox gets an entry: one without an egress section can
+// authenticate and reaches nothing.
+func egressConfig(set *policy.Set, listen string) (egress.Config, error) {
+	cfg := egress.Config{Listen: listen, Sandboxes: map[string]*egress.Sandbox{}}
+	for _, name := range set.Names() {
+		sb := set.Sandbox(name)
+		es := &egress.Sandbox{Verifier: sb.Verifier}
+		if e := sb.Egress; e != nil {
+			es.Mode = egress.Mode(e.Mode)
+			es.RatePerSecond, es.Burst, es.MaxConcurrent, es.MaxTunnels = e.RatePerSecond, e.Burst, e.MaxConcurrent, e.MaxTunnels
+			for _, c := range e.AllowCIDRs {
+				p, err := netip.ParsePrefix(c)
+				if err != nil {
+					return cfg, fmt.Errorf("sandbox %q: egress allow_cidrs %q is not a CIDR range (e.g. 10.20.0.0/16)", name, c)
+				}
+				es.AllowCIDRs = append(es.AllowCIDRs, p)
+			}
+			for _, r := range e.Rules {
+				es.Rules = append(es.Rules, egress.Rule{ID: r.ID, Hosts: r.Hosts, Ports: r.Ports, Methods: r.Methods, PathPrefixes: r.PathPrefixes})
+			}
+		}
+		cfg.Sandboxes[name] = es
+	}
+	return cfg, cfg.Validate()
+}
+
+// auditEgress writes one audit record per egress request.
+func auditEgress(log *audit.Log) func(egress.Outcome) {
+	return func(o egress.Outcome) {
+		d := audit.Allow
+		if o.Decision == "deny" {
+			d = audit.Deny
+		}
+		rec := audit.Record{Time: o.Start, Kind: audit.KindEgress, Sandbox: o.Sandbox, User: o.Sandbox, Decision: d,
+			Rules: []string{o.Rule}, Destination: o.Destination, Bytes: o.Bytes, TraceID: o.TraceID, ErrorClass: string(o.Code)}
+		if o.Decision == "report" {
+			rec.Rules = append(rec.Rules, "report-mode: enforce would deny")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := log.Append(ctx, rec); err != nil {
+			slog.Error("audit append failed", "kind", "egress", "err", err)
+		}
+	}
+}
+
+// startEgress starts the HTTP egress proxy when configured; the returned
+// function shuts it down.
+func (gw *gateway) startEgress(ctx context.Context) (func(context.Context) error, error) {
+	listen := gw.cfg.Egress.Listen
+	if listen == "" {
+		return func(context.Context) error { return nil }, nil
+	}
+	ecfg, err := egressConfig(gw.policy.Load(), listen)
+	if err != nil {
+		return nil, fmt.Errorf("egress: %w", err)
+	}
+	if ap, err := netip.ParseAddrPort(gw.cfg.Listen); err == nil {
+		ecfg.SelfAddrs = append(ecfg.SelfAddrs, ap)
+	}
+	if o := gw.obs; o != nil {
+		ecfg.TracerProvider = o.providers.Tracer
+		var write func(egress.Outcome)
+		if o.audit != nil {
+			write = auditEgress(o.audit)
+		}
+		ecfg.OnRequest = func(out egress.Outcome) {
+			o.metrics.Egress(context.Background(), out.Sandbox, out.Decision)
+			if write != nil {
+				write(out)
+			}
+		}
+	}
+	srv, err := egress.New(ecfg)
+	if err != nil {
+		return nil, fmt.Errorf("egress: %w", err)
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("egress listen on %s: %w", listen, err)
+	}
+	go func() {
+		if err := srv.Serve(ctx, ln); err != nil && ctx.Err() == nil {
+			slog.Error("egress proxy stopped", "err", err)
+		}
+	}()
+	slog.Info("egress proxy listening", "addr", ln.Addr().String())
+	return srv.Shutdown, nil
+}

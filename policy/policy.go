@@ -20,11 +20,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/sandgate/sandgate/pseudonymise"
+	"github.com/sandgate/sandgate/synth"
 	"gopkg.in/yaml.v3"
 )
 
@@ -82,10 +84,11 @@ type Sandbox struct {
 	DPIA           string    // the data protection impact assessment's reference
 	Expires        time.Time // zero: no expiry; access stops at the start of this day (UTC)
 	Database       string
-	Verifier       string  // SCRAM-SHA-256 verifier, PostgreSQL's format
-	MaxConnections int     // 0 means the gateway's default
-	LinkGroup      string  // sandboxes in one link group share pseudonyms
-	Egress         *Egress // nil: the sandbox may reach nothing over HTTP
+	Verifier       string      // SCRAM-SHA-256 verifier, PostgreSQL's format
+	MaxConnections int         // 0 means the gateway's default
+	LinkGroup      string      // sandboxes in one link group share pseudonyms
+	Egress         *Egress     // nil: the sandbox may reach nothing over HTTP
+	Source         *DataSource // nil: the real database
 	tables         map[relName]*table
 	hash           *hasher
 }
@@ -145,7 +148,22 @@ type sandboxYAML struct {
 	MaxConnections   int                            `yaml:"max_connections"`
 	Tables           map[string]map[string]ruleYAML `yaml:"tables"`
 	Egress           *Egress                        `yaml:"egress"`
+	Source           *DataSource                    `yaml:"source"`
 }
+
+// DataSource says where a sandbox's data comes from: the real database
+// (default), or a synthetic one that sandgate provisions from a dataset spec
+// on first use, with the same schema, so a prototype moves to real data
+// without a code change.
+type DataSource struct {
+	Kind string `yaml:"kind"` // real (default) or synthetic
+	Spec string `yaml:"spec"` // a built-in dataset: ehr
+	Rows int64  `yaml:"rows"` // patients; zero means the spec's count
+	Seed uint64 `yaml:"seed"`
+}
+
+// Synthetic reports whether the sandbox is served synthetic data.
+func (s *DataSource) Synthetic() bool { return s != nil && s.Kind == "synthetic" }
 
 // Egress is a sandbox's HTTP egress allowlist, as the policy file states it.
 // The egress proxy validates it in depth (host globs, CIDR widths, ports).
@@ -334,12 +352,22 @@ func compileSandbox(opts Options, sy sandboxYAML, node *yaml.Node, at posErr) (*
 	if e := sy.Egress; e != nil && e.Mode != "" && e.Mode != "enforce" && e.Mode != "report" {
 		errs = append(errs, at(valueNode(valueNode(node, "egress"), "mode"), fmt.Sprintf("sandbox %q: egress mode %q is not enforce or report", sy.Name, e.Mode), ""))
 	}
+	if src := sy.Source; src != nil {
+		switch {
+		case src.Kind != "real" && src.Kind != "synthetic":
+			errs = append(errs, at(valueNode(node, "source"), fmt.Sprintf("sandbox %q: source kind %q is not real or synthetic", sy.Name, src.Kind), ""))
+		case src.Kind == "synthetic" && !slices.Contains(synth.Builtins(), src.Spec):
+			errs = append(errs, at(valueNode(node, "source"), fmt.Sprintf("sandbox %q: synthetic spec %q is not one of %s", sy.Name, src.Spec, strings.Join(synth.Builtins(), ", ")), ""))
+		case src.Rows < 0 || src.Rows > 10_000_000:
+			errs = append(errs, at(valueNode(node, "source"), fmt.Sprintf("sandbox %q: source rows must be between 0 and 10000000", sy.Name), ""))
+		}
+	}
 	if sy.MaxConnections < 0 {
 		errs = append(errs, at(valueNode(node, "max_connections"), "max_connections must not be negative", ""))
 	}
 	sb := &Sandbox{Name: sy.Name, Owner: sy.Owner, Purpose: sy.Purpose, DPIA: sy.DPIA, Expires: expires, Database: sy.Database,
 		Verifier: sy.PasswordVerifier, MaxConnections: sy.MaxConnections, tables: map[relName]*table{},
-		LinkGroup: sy.LinkGroup, Egress: sy.Egress,
+		LinkGroup: sy.LinkGroup, Egress: sy.Egress, Source: sy.Source,
 		hash: newHasher(opts.HashKey, sy.Name)}
 	tablesNode := valueNode(node, "tables")
 	for tname, cols := range sy.Tables {

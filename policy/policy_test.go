@@ -270,4 +270,9 @@ func TestSchemaMatchesFormat(t *testing.T) {
 	check("sandbox", schema.Defs["sandbox"].Properties, reflect.TypeOf(sandboxYAML{}))
 	check("rule", schema.Defs["rule"].OneOf[1].Properties, reflect.TypeOf(ruleYAML{}))
 	check("egress", schema.Defs["egress"].Properties, reflect.TypeOf(Egress{}))
+	var src struct {
+		Properties map[string]json.RawMessage `json:"properties"`
+	}
+	json.Unmarshal(schema.Defs["sandbox"].Properties["source"], &src)
+	check("source", src.Properties, reflect.TypeOf(DataSource{}))
 }

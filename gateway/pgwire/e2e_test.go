@@ -596,3 +596,36 @@ func TestTinkTransforms(t *testing.T) {
 		t.Fatalf("COPY csv: got %q, want a line %q", buf.String(), want)
 	}
 }
+
+// TestSyntheticSource connects a sandbox whose source is synthetic: it asks
+// for database clinic, as a prototype would, and is served a generated
+// dataset (provisioned on first use) with the same table names.
+func TestSyntheticSource(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	ctx := context.Background()
+	c := connect(t, w.dsn("synthetic", testPassword, "disable"))
+	rows, err := c.Query(ctx, "select p.nhs_number, o.unit from patients p join observations o using (patient_id) order by o.observation_id limit 5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for rows.Next() {
+		var nhs, unit string
+		if err := rows.Scan(&nhs, &unit); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(nhs, "999") || !synth.ValidNHSNumber(nhs) || unit == "" {
+			t.Errorf("synthetic row: nhs %q unit %q", nhs, unit)
+		}
+		n++
+	}
+	if rows.Err() != nil || n == 0 {
+		t.Fatalf("got %d rows, %v", n, rows.Err())
+	}
+	// A second session (and the real sandbox) see their own databases.
+	var count int64
+	if err := connect(t, w.dsn("synthetic", testPassword, "disable")).QueryRow(ctx, "select count(patient_id) from patients").Scan(&count); err != nil || count != 25 {
+		t.Fatalf("synthetic patients: got %d, %v; want 25", count, err)
+	}
+	ensureUsable(t, connect(t, w.dsn("tester", testPassword, "disable")))
+}

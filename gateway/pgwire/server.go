@@ -94,6 +94,7 @@ type Server struct {
 	nextID   atomic.Uint64
 	decoyKey []byte
 
+	synth        synthDBs
 	tracer       trace.Tracer
 	attrCache    sync.Map // database + normalised statement → *stmtAttrs
 	attrCacheLen atomic.Int64

@@ -185,6 +185,18 @@ func (s *session) login(ctx context.Context, be *pgproto3.Backend, m *pgproto3.S
 			fmt.Sprintf("connect to database %q", sb.Database))
 		return fmt.Errorf("database %q not allowed", s.database)
 	}
+	if src := sb.Source; src.Synthetic() {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		name, err := s.srv.synthDatabase(pctx, src)
+		cancel()
+		if err != nil {
+			s.log.Error("synthetic database unavailable", "err", err)
+			s.fatal(be, codeCannotConnect, "sandgate could not prepare this sandbox's synthetic database",
+				"tell the gateway's operators; its log says why")
+			return err
+		}
+		s.database = name // the prototype asked for sb.Database; it is served the synthetic one
+	}
 	if err := s.srv.admit(s); err != nil {
 		s.fatal(be, codeTooManyConnections, err.Error(), "close idle connections, or use a connection pool in the prototype")
 		return err

@@ -58,7 +58,7 @@ func TestMain(m *testing.M) {
 
 func loadFixture(ctx context.Context, cluster *pgcluster.Cluster) error {
 	if err := cluster.Exec(ctx, "postgres", fmt.Sprintf(
-		"CREATE ROLE sandgate LOGIN PASSWORD '%s'; CREATE DATABASE clinic;", upPassword)); err != nil {
+		"CREATE ROLE sandgate LOGIN CREATEDB PASSWORD '%s'; CREATE DATABASE clinic;", upPassword)); err != nil {
 		return err
 	}
 	return cluster.Exec(ctx, "clinic", fmt.Sprintf(`
@@ -86,6 +86,16 @@ func testPolicy(t testing.TB) *policy.Set {
 	}
 	var b strings.Builder
 	b.WriteString("version: 1\nsandboxes:\n")
+	// synthetic is built against generated data: same table names as the
+	// real schema would have, provisioned on first use.
+	fmt.Fprintf(&b, `  - name: synthetic
+    database: clinic
+    source: {kind: synthetic, spec: ehr, rows: 25, seed: 7}
+    password_verifier: %q
+    tables:
+      patients: {patient_id: allow, nhs_number: allow, family_name: allow, date_of_birth: allow}
+      observations: {observation_id: allow, patient_id: allow, code: allow, value: allow, unit: allow}
+`, v.String())
 	fmt.Fprintf(&b, `  - name: lapsed
     database: clinic
     expires: "2020-01-01"

@@ -30,6 +30,7 @@ type Config struct {
 	Telemetry TelemetryConfig `yaml:"telemetry"`
 	Audit     AuditConfig     `yaml:"audit"`
 	Egress    EgressConfig    `yaml:"egress"`
+	Synth     SynthConfig     `yaml:"synth"`
 
 	dir string // the file's directory: relative paths are resolved from it
 }
@@ -96,6 +97,12 @@ type TelemetryConfig struct {
 	// AdminListen serves /metrics (Prometheus), /healthz and /readyz;
 	// empty means off. Keep it on loopback: metrics name sandboxes.
 	AdminListen string `yaml:"admin_listen"`
+}
+
+// SynthConfig serves GET /synth/{dataset}/{table} (NDJSON, CSV, FHIR R4).
+type SynthConfig struct {
+	Listen  string `yaml:"listen"`   // empty means off
+	MaxRows int64  `yaml:"max_rows"` // zero means 10000
 }
 
 // AuditConfig is the tamper-evident audit log.
@@ -188,6 +195,11 @@ func (c Config) validate() error {
 	if c.Egress.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Egress.Listen); err != nil {
 			bad("egress.listen", c.Egress.Listen, "must be host:port")
+		}
+	}
+	if c.Synth.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Synth.Listen); err != nil {
+			bad("synth.listen", c.Synth.Listen, "must be host:port")
 		}
 	}
 	if len(c.Policy) == 0 {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/sandgate/sandgate/gateway/pgwire"
+	"github.com/sandgate/sandgate/gateway/synthhttp"
 	"github.com/sandgate/sandgate/policy"
 	"github.com/sandgate/sandgate/pseudonymise"
 	"github.com/sandgate/sandgate/synth"
@@ -67,6 +69,14 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer cancel()
 		stopEgress(sctx)
 	}()
+	if cfg.Synth.Listen != "" {
+		stopSynth, err := startSynthHTTP(ctx, cfg.Synth)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopSynth()
+	}
 	go gw.reloadOnSIGHUP(ctx)
 	slog.Info("sandgate listening", "addr", ln.Addr().String(), "sandboxes", strings.Join(gw.policy.Load().Names(), ","))
 	return gw.serve(ctx, ln)
@@ -335,4 +345,25 @@ func (gw *gateway) recordReload(ctx context.Context, err error) {
 	if aerr := gw.obs.audit.Append(ctx, rec); aerr != nil {
 		slog.Error("audit append failed", "err", aerr)
 	}
+}
+
+// startSynthHTTP serves synthetic datasets over HTTP; the returned function
+// stops it.
+func startSynthHTTP(ctx context.Context, c SynthConfig) (func(), error) {
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("synth listen on %s: %w", c.Listen, err)
+	}
+	srv := &http.Server{Handler: synthhttp.New(synthhttp.Config{MaxRows: c.MaxRows}), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			slog.Error("synth endpoint stopped", "err", err)
+		}
+	}()
+	slog.Info("synthetic data endpoint listening", "addr", ln.Addr().String())
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}, nil
 }

@@ -65,7 +65,7 @@ func TestServeEndToEnd(t *testing.T) {
       allow_cidrs: [127.0.0.1/32]
 `, bu.Port())...)
 	os.WriteFile(filepath.Join(dir, "policy.yaml"), policy, 0o600)
-	listen, admin, proxy := freeAddr(t), freeAddr(t), freeAddr(t)
+	listen, admin, proxy, synthAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	cfg := fmt.Sprintf(`version: 1
 listen: %s
 data_dir: data
@@ -75,8 +75,9 @@ upstream: {host: 127.0.0.1, port: %d, user: sandgate, password_env: TEST_UPSTREA
 telemetry: {traces: file, trace_file: traces.jsonl, admin_listen: %s}
 audit: {dir: audit}
 egress: {listen: %s}
+synth: {listen: %s}
 log: {level: warn}
-`, listen, pg.Port, admin, proxy)
+`, listen, pg.Port, admin, proxy, synthAddr)
 	os.WriteFile(filepath.Join(dir, "sandgate.yaml"), []byte(cfg), 0o600)
 	t.Setenv("TEST_UPSTREAM_PW", "up-pw")
 
@@ -122,6 +123,15 @@ log: {level: warn}
 	eresp.Body.Close()
 	if eresp.StatusCode != http.StatusForbidden {
 		t.Fatalf("metadata address through the proxy: got %d, want 403", eresp.StatusCode)
+	}
+	sresp, err := http.Get("http://" + synthAddr + "/synth/ehr/patients?rows=3&format=ndjson&seed=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sbody, _ := io.ReadAll(sresp.Body)
+	sresp.Body.Close()
+	if sresp.StatusCode != 200 || bytes.Count(sbody, []byte("\n")) != 3 {
+		t.Fatalf("synth endpoint: %d %q", sresp.StatusCode, sbody)
 	}
 	resp, err := http.Get("http://" + admin + "/metrics")
 	if err != nil {

@@ -3,13 +3,12 @@ package egress
 import (
 	"context"
 	"errors"
-	"io"
+	"github.com/sandgate/sandgate/internal/httpcount"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -80,9 +79,9 @@ func (s *Server) servePlain(w http.ResponseWriter, r *http.Request, sb *sandbox,
 	rec.allowed(d)
 	stripRequestHeaders(r.Header)
 	r = r.WithContext(context.WithValue(r.Context(), decisionKey{}, d))
-	cw := &countingWriter{ResponseWriter: w}
+	cw := &httpcount.Writer{ResponseWriter: w}
 	s.proxy.ServeHTTP(cw, r)
-	rec.status, rec.bytesOut, rec.bytesIn = cw.status, cw.n, max(r.ContentLength, 0)
+	rec.status, rec.bytesOut, rec.bytesIn = cw.Status, cw.N, max(r.ContentLength, 0)
 	if code := cw.Header().Get(ErrorHeader); code != "" {
 		rec.code = ErrorCode(code)
 	}
@@ -192,45 +191,3 @@ func (s *Server) finish(rec *record, span trace.Span) {
 	}
 	s.log.LogAttrs(context.Background(), level, "egress request", attrs...)
 }
-
-// countingWriter records the status and body bytes written to the client.
-type countingWriter struct {
-	http.ResponseWriter
-	status int
-	n      int64
-}
-
-func (c *countingWriter) WriteHeader(code int) {
-	if c.status == 0 {
-		c.status = code
-	}
-	c.ResponseWriter.WriteHeader(code)
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	if c.status == 0 {
-		c.status = http.StatusOK
-	}
-	n, err := c.ResponseWriter.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// ReadFrom lets io.Copy use a pooled buffer instead of allocating 32 KiB
-// per response, and keeps small bodies in the server's buffered writer so
-// head and body leave in one write.
-func (c *countingWriter) ReadFrom(r io.Reader) (int64, error) {
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
-	return io.CopyBuffer(struct{ io.Writer }{c}, r, *bp)
-}
-
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-func (c *countingWriter) Flush() {
-	if f, ok := c.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }

@@ -3,7 +3,7 @@ package httpdata
 import (
 	"bufio"
 	"encoding/json"
-	"unicode/utf8"
+	"github.com/sandgate/sandgate/internal/jsonstr"
 )
 
 // jsonWriter writes JSON tokens, placing commas and colons.
@@ -77,36 +77,8 @@ func (j *jsonWriter) null() {
 	j.w.WriteString("null")
 }
 
-const hexDigits = "0123456789abcdef"
-
 func (j *jsonWriter) string(s string) {
-	b := append(j.buf[:0], '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c < 0x20 || c == '<' || c == '>' || c == '&':
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	b = append(b, '"')
+	b := jsonstr.Append(j.buf[:0], s, true)
 	j.w.Write(b)
 	j.buf = b
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/sandgate/sandgate/internal/httpcount"
 	"io"
 	"log/slog"
 	"mime"
@@ -103,10 +104,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "sandgate data proxy: the path has dot segments, double slashes or encoded slashes", http.StatusBadRequest)
 		return
 	}
-	cw := &countingWriter{ResponseWriter: w}
+	cw := &httpcount.Writer{ResponseWriter: w}
 	defer func() {
 		p.log.Info("data request", "decision", "allow", "method", r.Method, "path", r.URL.Path,
-			"status", cw.status, "bytes_out", cw.n, "duration", time.Since(start))
+			"status", cw.Status, "bytes_out", cw.N, "duration", time.Since(start))
 	}()
 	p.rp.ServeHTTP(cw, r)
 }
@@ -206,30 +207,6 @@ func (l *limitedReader) Read(b []byte) (int, error) {
 	}
 	return n, err
 }
-
-type countingWriter struct {
-	http.ResponseWriter
-	status int
-	n      int64
-}
-
-func (c *countingWriter) WriteHeader(code int) {
-	if c.status == 0 {
-		c.status = code
-	}
-	c.ResponseWriter.WriteHeader(code)
-}
-
-func (c *countingWriter) Write(b []byte) (int, error) {
-	if c.status == 0 {
-		c.status = http.StatusOK
-	}
-	n, err := c.ResponseWriter.Write(b)
-	c.n += int64(n)
-	return n, err
-}
-
-func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 // cleanPath reports whether an escaped path has no dot segments, empty
 // segments, encoded slashes or backslashes.

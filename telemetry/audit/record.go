@@ -3,10 +3,10 @@ package audit
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/sandgate/sandgate/internal/jsonstr"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Kind says what a record is about.
@@ -167,36 +167,8 @@ func appendList(b []byte, name string, vs []string) []byte {
 	return append(b, ']')
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
-// encoding/json decodes it, so decoding and re-encoding is stable.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n == 1 {
-			b = append(b, "\uFFFD"...) // the character itself, so re-encoding is stable
-		} else {
-			b = append(b, s[i:i+n]...)
-		}
-		i += n
-	}
-	return append(b, '"')
-}
+// appendString appends s as a JSON string in the log's canonical form.
+func appendString(b []byte, s string) []byte { return jsonstr.Append(b, s, false) }
 
 // parseLine decodes one line strictly.
 func parseLine(line []byte) (Record, error) {

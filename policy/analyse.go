@@ -29,6 +29,7 @@ type analysis struct {
 	relations  []relRef
 	functions  []string // lower-case, last name component
 	parseErr   error
+	cols       colWalker // column references and the aliases relations are read under
 }
 
 type stmtInfo struct {
@@ -92,7 +93,7 @@ func parseAnalysis(sql string) *analysis {
 	if err != nil {
 		return &analysis{parseErr: err}
 	}
-	an := &analysis{}
+	an := &analysis{cols: colWalker{aliases: map[string][]relRef{}}}
 	ctes := map[string]bool{}
 	for _, raw := range tree.Stmts {
 		if raw.Stmt == nil {
@@ -103,6 +104,7 @@ func parseAnalysis(sql string) *analysis {
 			an.operation = operationOf(si.tag)
 		}
 		an.stmts = append(an.stmts, si)
+		statementColumns(raw.Stmt, &an.cols)
 		walk(raw.Stmt.ProtoReflect(), func(m protoreflect.Message) {
 			switch n := m.Interface().(type) {
 			case *pg_query.RangeVar:

@@ -123,6 +123,7 @@ func (sb *Sandbox) CheckStatement(sql string) (*Statement, error) {
 				Hint: "it reads server files, other databases or settings, or runs SQL sandgate cannot check"}
 		}
 	}
+	var read []*table
 	for _, r := range an.relations {
 		if r.cte {
 			continue
@@ -131,11 +132,20 @@ func (sb *Sandbox) CheckStatement(sql string) (*Statement, error) {
 		if err != nil {
 			return st, err
 		}
-		if t != nil && t.protected {
-			st.Strict = true
+		if t != nil {
+			read = append(read, t)
 		}
 		if t != nil && !slices.Contains(st.Relations, t.name.String()) {
 			st.Relations = append(st.Relations, t.name.String())
+		}
+	}
+	if err := sb.checkColumns(an, read, st); err != nil {
+		return st, err
+	}
+	if st.Copy != nil && st.Copy.Table != "" {
+		// COPY table TO STDOUT reads every column it copies directly.
+		if t := sb.tables[relName{st.Copy.Schema, st.Copy.Table}]; t != nil && t.protected {
+			st.Strict = true
 		}
 	}
 	if st.Copy != nil && len(an.stmts) > 1 {

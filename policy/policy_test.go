@@ -81,7 +81,20 @@ func TestCheckStatement(t *testing.T) {
 		rule   string // "" means allowed
 		strict bool
 	}{
-		{"select patient_id from patients", "", true},
+		{"select patient_id from patients", "", false},
+		{"select count(*) from patients", "", false},
+		{"select nhs_number from patients", "", true},
+		{"select * from patients", "", true},
+		{"select p.patient_id from patients p join patients q on p.nhs_number = q.nhs_number", "", true},
+		{"select patient_id from patients where nhs_number = 'x'", "protected-column-use", false},
+		{"select patient_id from patients order by nhs_number", "protected-column-use", false},
+		{"select upper(nhs_number) from patients", "protected-column-use", false},
+		{"select count(distinct nhs_number) from patients", "protected-column-use", false},
+		{"select patient_id from patients group by patient_id, family_name", "protected-column-use", false},
+		{"with x as (select nhs_number from patients) select * from x", "protected-column-use", false},
+		{"select row_to_json(p) from patients p", "protected-column-use", false},
+		{"select patient_id from patients where address = 'x'", "protected-column-use", false},
+		{"select patient_id from patients where patient_id in (select patient_id from patients where nhs_number like '9%')", "protected-column-use", false},
 		{"select name from wards where ward_id = 3", "", false},
 		{"select 1", "", false},
 		{"with x as (select ward_id from wards) select * from x", "", false},

@@ -111,6 +111,32 @@ var hostile = []string{
 	"explain analyze select * from patients where nhs_number = '9434765919'",
 	"select * from patients p join wards w on w.ward_id = p.patient_id",
 	"select nhs_number from patients where nhs_number = '" + secretNHS + "' and mrn::text::int = 1",
+	// Predicates, orderings and groupings that would make a yes/no oracle.
+	"select patient_id from patients where nhs_number > '9'",
+	"select patient_id from patients order by mrn limit 1",
+	"select patient_id from patients where length(family_name) > 5",
+	"select patient_id, family_name is null from patients",
+	"select case when nhs_number like '94%' then 1 else 0 end from patients",
+	"select patient_id from patients where mrn between 1 and 99999999999",
+	"select patient_id from patients group by patient_id having max(mrn) > 5",
+	"select distinct on (family_name) patient_id from patients",
+	"select patient_id from patients p where exists (select 1 from patients q where q.family_name = '" + secretFamily + "')",
+	"select patient_id from patients limit (select count(*) from patients where nhs_number = '" + secretNHS + "')",
+	"select patient_id from patients where nhs_number similar to '9%'",
+	// More ways to read or derive the raw value.
+	"select array_to_string(array[family_name], ',') from patients",
+	"select format('%s', nhs_number) from patients",
+	"select to_json(nhs_number) from patients",
+	"select nhs_number::bytea from patients",
+	"select encode(nhs_number::bytea, 'hex') from patients",
+	"select md5(nhs_number) from patients",
+	"select (p).nhs_number from patients p",
+	"select patients.* from patients",
+	"select p.* from patients p",
+	"values ((select family_name from patients limit 1))",
+	"select lag(family_name) over () from patients",
+	"table patients",
+	"declare b binary cursor for select mrn, nhs_number from patients",
 }
 
 func TestNoProtectedValueReachesClient(t *testing.T) {

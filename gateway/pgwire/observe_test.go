@@ -27,7 +27,7 @@ func TestSpansAndAudit(t *testing.T) {
 	c := connect(t, w.dsn("tester", testPassword, "disable"))
 	ctx := context.Background()
 	var nhs string
-	if err := c.QueryRow(ctx, "select nhs_number from patients where nhs_number = '"+secretNHS+"'", pgx.QueryExecModeSimpleProtocol).Scan(&nhs); err != nil {
+	if err := c.QueryRow(ctx, "select nhs_number from patients where patient_id = 1 and note <> '"+secretNHS+"'", pgx.QueryExecModeSimpleProtocol).Scan(&nhs); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Exec(ctx, "select family_name from patients where patient_id = $1", 1); pgCode(err) != "42501" {
@@ -55,7 +55,7 @@ func TestSpansAndAudit(t *testing.T) {
 			if strings.Contains(a.Value.Emit(), secretNHS) {
 				t.Errorf("span %s attribute %s carries a protected value", s.Name, a.Key)
 			}
-			if a.Key == "db.query.text" && strings.Contains(a.Value.AsString(), "nhs_number = ?") {
+			if a.Key == "db.query.text" && strings.Contains(a.Value.AsString(), "note <> ?") {
 				sawSelect = true
 			}
 			if a.Key == "sandgate.upstream_us" {

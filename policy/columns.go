@@ -1,0 +1,187 @@
+package policy
+
+import (
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// Roles a column reference plays in a statement.
+const (
+	roleOutput   = "output"          // a plain column of the statement's result
+	roleEquality = "column-equality" // col = col, in a join or WHERE
+	roleExpr     = "expression"
+	rolePred     = "predicate"
+	roleOrder    = "ordering"
+	roleGroup    = "grouping"
+	roleDerived  = "derived" // inside a CTE or a subquery in FROM
+)
+
+// colRef is one column reference: [qual.]name, or [qual.]* when star.
+type colRef struct {
+	qual, name string
+	star       bool
+	role       string
+}
+
+// colWalker collects column references with their roles, and the aliases
+// that relations are read under.
+type colWalker struct {
+	refs    []colRef
+	aliases map[string][]relRef
+}
+
+func (w *colWalker) walk(m protoreflect.Message, role string, top bool) {
+	switch v := m.Interface().(type) {
+	case *pg_query.SelectStmt:
+		w.selectStmt(v, role, top)
+		return
+	case *pg_query.ColumnRef:
+		w.colRef(v, role)
+		return
+	case *pg_query.A_Expr:
+		if isColumnEquality(v) {
+			w.colRef(v.Lexpr.GetColumnRef(), roleEquality)
+			w.colRef(v.Rexpr.GetColumnRef(), roleEquality)
+			return
+		}
+	case *pg_query.RangeVar:
+		key := v.Relname
+		if v.Alias != nil {
+			key = v.Alias.Aliasname
+		}
+		w.aliases[key] = append(w.aliases[key], relRef{schema: v.Schemaname, name: v.Relname})
+		return
+	case *pg_query.JoinExpr:
+		w.child(v.Larg, roleDerived)
+		w.child(v.Rarg, roleDerived)
+		w.child(v.Quals, rolePred)
+		return
+	case *pg_query.RangeSubselect:
+		w.child(v.Subquery, roleDerived)
+		return
+	case *pg_query.CommonTableExpr:
+		w.child(v.Ctequery, roleDerived)
+		return
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, val protoreflect.Value) bool {
+		switch {
+		case fd.IsList() && fd.Message() != nil:
+			l := val.List()
+			for i := 0; i < l.Len(); i++ {
+				w.walk(l.Get(i).Message(), role, false)
+			}
+		case fd.Message() != nil && !fd.IsMap():
+			w.walk(val.Message(), role, false)
+		}
+		return true
+	})
+}
+
+func (w *colWalker) child(n *pg_query.Node, role string) {
+	if n != nil {
+		w.walk(n.ProtoReflect(), role, false)
+	}
+}
+
+func (w *colWalker) children(ns []*pg_query.Node, role string) {
+	for _, n := range ns {
+		w.child(n, role)
+	}
+}
+
+// selectStmt gives each clause its role. Only a top-level statement's plain
+// target columns are output: a subquery's outputs feed something else.
+func (w *colWalker) selectStmt(s *pg_query.SelectStmt, role string, top bool) {
+	if s.WithClause != nil {
+		w.walk(s.WithClause.ProtoReflect(), roleDerived, false)
+	}
+	for _, f := range s.FromClause {
+		if rv := f.GetRangeVar(); rv != nil {
+			w.walk(rv.ProtoReflect(), role, false)
+			continue
+		}
+		w.child(f, roleDerived)
+	}
+	inner := role
+	if inner == roleOutput || inner == "" {
+		inner = roleExpr
+	}
+	for _, t := range s.TargetList {
+		rt := t.GetResTarget()
+		if rt == nil {
+			continue
+		}
+		if cr := rt.Val.GetColumnRef(); cr != nil && top {
+			w.colRef(cr, roleOutput)
+			continue
+		}
+		w.child(rt.Val, inner)
+	}
+	w.child(s.WhereClause, rolePred)
+	w.child(s.HavingClause, rolePred)
+	w.children(s.GroupClause, roleGroup)
+	w.children(s.DistinctClause, roleGroup)
+	w.children(s.SortClause, roleOrder)
+	w.children(s.WindowClause, roleOrder)
+	w.children(s.ValuesLists, inner)
+	w.child(s.LimitOffset, roleExpr)
+	w.child(s.LimitCount, roleExpr)
+	if s.Larg != nil {
+		w.selectStmt(s.Larg, role, top)
+	}
+	if s.Rarg != nil {
+		w.selectStmt(s.Rarg, role, top)
+	}
+}
+
+func (w *colWalker) colRef(c *pg_query.ColumnRef, role string) {
+	var parts []string
+	star := false
+	for _, f := range c.Fields {
+		if f.GetAStar() != nil {
+			star = true
+			continue
+		}
+		parts = append(parts, f.GetString_().GetSval())
+	}
+	ref := colRef{star: star, role: role}
+	switch {
+	case star && len(parts) > 0:
+		ref.qual = parts[len(parts)-1]
+	case len(parts) == 1:
+		ref.name = parts[0]
+	case len(parts) >= 2:
+		ref.qual, ref.name = parts[len(parts)-2], parts[len(parts)-1]
+	}
+	w.refs = append(w.refs, ref)
+}
+
+// isColumnEquality is col = col: comparing two columns reveals no value.
+func isColumnEquality(e *pg_query.A_Expr) bool {
+	if e.Kind != pg_query.A_Expr_Kind_AEXPR_OP || len(e.Name) != 1 || e.Name[0].GetString_().GetSval() != "=" {
+		return false
+	}
+	return e.Lexpr.GetColumnRef() != nil && e.Rexpr.GetColumnRef() != nil
+}
+
+// statementColumns walks one statement from its root.
+func statementColumns(n *pg_query.Node, w *colWalker) {
+	switch s := n.Node.(type) {
+	case *pg_query.Node_SelectStmt:
+		w.selectStmt(s.SelectStmt, roleOutput, true)
+	case *pg_query.Node_DeclareCursorStmt:
+		if sel := s.DeclareCursorStmt.Query.GetSelectStmt(); sel != nil {
+			w.selectStmt(sel, roleOutput, true)
+		}
+	case *pg_query.Node_PrepareStmt:
+		if sel := s.PrepareStmt.Query.GetSelectStmt(); sel != nil {
+			w.selectStmt(sel, roleOutput, true)
+		}
+	case *pg_query.Node_CopyStmt:
+		if sel := s.CopyStmt.Query.GetSelectStmt(); sel != nil {
+			w.selectStmt(sel, roleOutput, true)
+		}
+	default:
+		w.walk(n.ProtoReflect(), roleExpr, false)
+	}
+}

@@ -221,21 +221,54 @@ func (gw *gateway) reloadOnSIGHUP(ctx context.Context) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	tick := time.NewTicker(policyPollInterval)
+	defer tick.Stop()
+	last := gw.policyStamp()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			set, err := gw.loadPolicy()
-			gw.recordReload(ctx, err)
-			if err != nil {
-				slog.Error("policy reload rejected; the previous policy stays in force", "err", err)
+		case <-tick.C:
+			// The file watch: reload when a policy file's size or time changes.
+			stamp := gw.policyStamp()
+			if stamp == last {
 				continue
 			}
-			gw.policy.Store(set)
-			slog.Info("policy reloaded", "sandboxes", strings.Join(set.Names(), ","))
+			last = stamp
+		}
+		gw.reload(ctx)
+	}
+}
+
+// policyPollInterval is how often policy files are checked for changes.
+const policyPollInterval = 2 * time.Second
+
+// policyStamp summarises the policy files' sizes and modification times.
+func (gw *gateway) policyStamp() string {
+	var b strings.Builder
+	for _, p := range gw.cfg.Policy {
+		if fi, err := os.Stat(gw.cfg.path(p)); err == nil {
+			fmt.Fprintf(&b, "%s:%d:%d;", p, fi.Size(), fi.ModTime().UnixNano())
+		} else {
+			fmt.Fprintf(&b, "%s:missing;", p)
 		}
 	}
+	return b.String()
+}
+
+// reload validates the policy files completely and swaps them in at once; a
+// bad policy is rejected with the same messages as `policy check`, and the
+// one in force stays.
+func (gw *gateway) reload(ctx context.Context) {
+	set, err := gw.loadPolicy()
+	gw.recordReload(ctx, err)
+	if err != nil {
+		slog.Error("policy reload rejected; the previous policy stays in force", "err", err)
+		return
+	}
+	gw.policy.Store(set)
+	slog.Info("policy reloaded", "sandboxes", strings.Join(set.Names(), ","))
 }
 
 // loadOrCreateKey reads a key file, or creates fallback with 32 random bytes

@@ -133,6 +133,31 @@ log: {level: warn}
 	if sresp.StatusCode != 200 || bytes.Count(sbody, []byte("\n")) != 3 {
 		t.Fatalf("synth endpoint: %d %q", sresp.StatusCode, sbody)
 	}
+	// Hot reload: a broken policy file is rejected and the old policy stays;
+	// a fixed one that allows family_name takes effect without a restart.
+	polPath := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(polPath, []byte("version: 1\nsandboxes: [ {name: 12"), 0o600)
+	time.Sleep(3 * policyPollInterval / 2)
+	if err := conn.QueryRow(ctx, "select nhs_number from patients where patient_id = 1").Scan(&nhs); err != nil {
+		t.Fatalf("after a broken policy file: %v (the old policy should stay in force)", err)
+	}
+	os.WriteFile(polPath, bytes.Replace(policy, []byte("family_name: deny"), []byte("family_name: allow"), 1), 0o600)
+	var family string
+	for i := 0; i < 100; i++ {
+		c2, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c2.QueryRow(ctx, "select family_name from patients where patient_id = 1").Scan(&family)
+		c2.Close(ctx)
+		if err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if family != "Hartley" {
+		t.Fatalf("after a policy change allowing family_name: got %q", family)
+	}
 	resp, err := http.Get("http://" + admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)

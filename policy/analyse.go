@@ -123,6 +123,7 @@ func parseAnalysis(sql string) *analysis {
 			an.relations[i].cte = true
 		}
 	}
+	an.indexLiterals(sql)
 	return an
 }
 
@@ -254,4 +255,24 @@ func operationOf(tag string) string {
 		return "COPY"
 	}
 	return strings.ToUpper(strings.TrimSuffix(tag, "Stmt"))
+}
+
+// indexLiterals turns each lookup literal's byte offset into its index among
+// the statement's literals, which is what stays true for another text with
+// the same normalised form.
+func (an *analysis) indexLiterals(sql string) {
+	spans := literalSpans(sql)
+	for i := range an.cols.refs {
+		for j := range an.cols.refs[i].args {
+			a := &an.cols.refs[i].args[j]
+			if a.loc < 0 {
+				continue
+			}
+			for k, sp := range spans {
+				if sp[0] == int(a.loc) {
+					a.literal = k
+				}
+			}
+		}
+	}
 }

@@ -14,6 +14,7 @@ const (
 	roleOrder    = "ordering"
 	roleGroup    = "grouping"
 	roleDerived  = "derived" // inside a CTE or a subquery in FROM
+	roleLookup   = "lookup"  // col = 'literal' / $n / IN (…): allowed for tokens, which are revealed first
 )
 
 // colRef is one column reference: [qual.]name, or [qual.]* when star.
@@ -21,6 +22,16 @@ type colRef struct {
 	qual, name string
 	star       bool
 	role       string
+	args       []lookupArg // roleLookup: the compared values
+}
+
+// lookupArg is a value compared with a column: a string literal (its byte
+// offset in the parsed text, turned into a literal index later) or a
+// parameter ($n).
+type lookupArg struct {
+	loc     int32 // -1 for a parameter
+	literal int   // index among the statement's literals; -1 unknown
+	param   int32
 }
 
 // colWalker collects column references with their roles, and the aliases
@@ -42,6 +53,11 @@ func (w *colWalker) walk(m protoreflect.Message, role string, top bool) {
 		if isColumnEquality(v) {
 			w.colRef(v.Lexpr.GetColumnRef(), roleEquality)
 			w.colRef(v.Rexpr.GetColumnRef(), roleEquality)
+			return
+		}
+		if col, args, ok := lookupOf(v); ok {
+			w.colRef(col, roleLookup)
+			w.refs[len(w.refs)-1].args = args
 			return
 		}
 	case *pg_query.RangeVar:
@@ -184,4 +200,51 @@ func statementColumns(n *pg_query.Node, w *colWalker) {
 	default:
 		w.walk(n.ProtoReflect(), roleExpr, false)
 	}
+}
+
+// lookupOf recognises col = value, value = col and col IN (values), where
+// each value is a string literal or a parameter.
+func lookupOf(e *pg_query.A_Expr) (*pg_query.ColumnRef, []lookupArg, bool) {
+	if len(e.Name) != 1 || e.Name[0].GetString_().GetSval() != "=" {
+		return nil, nil, false
+	}
+	switch e.Kind {
+	case pg_query.A_Expr_Kind_AEXPR_OP:
+		col, other := e.Lexpr.GetColumnRef(), e.Rexpr
+		if col == nil {
+			col, other = e.Rexpr.GetColumnRef(), e.Lexpr
+		}
+		if a, ok := valueArg(other); ok && col != nil {
+			return col, []lookupArg{a}, true
+		}
+	case pg_query.A_Expr_Kind_AEXPR_IN:
+		col := e.Lexpr.GetColumnRef()
+		list := e.Rexpr.GetList()
+		if col == nil || list == nil {
+			return nil, nil, false
+		}
+		var args []lookupArg
+		for _, it := range list.Items {
+			a, ok := valueArg(it)
+			if !ok {
+				return nil, nil, false
+			}
+			args = append(args, a)
+		}
+		return col, args, true
+	}
+	return nil, nil, false
+}
+
+func valueArg(n *pg_query.Node) (lookupArg, bool) {
+	if tc := n.GetTypeCast(); tc != nil {
+		n = tc.Arg
+	}
+	if p := n.GetParamRef(); p != nil {
+		return lookupArg{loc: -1, literal: -1, param: p.Number}, true
+	}
+	if c := n.GetAConst(); c != nil && c.GetSval() != nil {
+		return lookupArg{loc: c.Location, literal: -1}, true
+	}
+	return lookupArg{}, false
 }

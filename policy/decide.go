@@ -40,6 +40,9 @@ type Statement struct {
 	Operation string
 	// Relations are the schema-qualified tables read (CTEs left out).
 	Relations []string
+	// Lookups are comparisons with tokens to reveal before the statement
+	// goes upstream (see Rewrite and RevealParams).
+	Lookups []Lookup
 }
 
 // CopyPlan describes a COPY … TO STDOUT.

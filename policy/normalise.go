@@ -12,6 +12,18 @@ package policy
 // Identifiers, quoted identifiers, keywords, operators and $n parameters are
 // kept exactly; keyword case is kept too (a cache key, not a canonical form).
 func Normalise(dst []byte, sql string) []byte {
+	return normalise(dst, sql, nil)
+}
+
+// literalSpans returns the byte ranges of sql's literals, in order: the
+// same literals Normalise replaces.
+func literalSpans(sql string) [][2]int {
+	var spans [][2]int
+	normalise(nil, sql, &spans)
+	return spans
+}
+
+func normalise(dst []byte, sql string, spans *[][2]int) []byte {
 	space := false
 	emit := func(c byte) {
 		if space && len(dst) > 0 {
@@ -20,8 +32,15 @@ func Normalise(dst []byte, sql string) []byte {
 		space = false
 		dst = append(dst, c)
 	}
+	lit := func(start, end int) {
+		if spans != nil {
+			*spans = append(*spans, [2]int{start, end})
+		}
+		emit(0)
+	}
 	for i := 0; i < len(sql); {
 		c := sql[i]
+		start := i
 		switch {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
 			space = true
@@ -36,16 +55,16 @@ func Normalise(dst []byte, sql string) []byte {
 			space = true
 		case c == '\'':
 			i = skipString(sql, i, false)
-			emit(0)
+			lit(start, i)
 		case (c == 'e' || c == 'E') && i+1 < len(sql) && sql[i+1] == '\'' && !identBefore(sql, i):
 			i = skipString(sql, i+1, true)
-			emit(0)
+			lit(start, i)
 		case (c == 'b' || c == 'B' || c == 'x' || c == 'X' || c == 'n' || c == 'N') && i+1 < len(sql) && sql[i+1] == '\'' && !identBefore(sql, i):
 			i = skipString(sql, i+1, false)
-			emit(0)
+			lit(start, i)
 		case (c == 'u' || c == 'U') && i+2 < len(sql) && sql[i+1] == '&' && sql[i+2] == '\'' && !identBefore(sql, i):
 			i = skipString(sql, i+2, false)
-			emit(0)
+			lit(start, i)
 		case c == '"':
 			j := skipQuotedIdent(sql, i)
 			for k := i; k < j; k++ {
@@ -55,14 +74,14 @@ func Normalise(dst []byte, sql string) []byte {
 		case c == '$':
 			if j, ok := dollarQuote(sql, i); ok {
 				i = j
-				emit(0)
+				lit(start, i)
 				continue
 			}
 			emit(c)
 			i++
 		case isDigit(c) && !identBefore(sql, i), c == '.' && i+1 < len(sql) && isDigit(sql[i+1]) && !identBefore(sql, i):
 			i = skipNumber(sql, i)
-			emit(0)
+			lit(start, i)
 		default:
 			emit(c)
 			i++

@@ -1,6 +1,10 @@
 package policy
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/sandgate/sandgate/pseudonymise"
+)
 
 // roleWords say, for a denial, how a protected column was used.
 var roleWords = map[string]string{
@@ -39,6 +43,15 @@ func (sb *Sandbox) checkColumns(an *analysis, read []*table, st *Statement) erro
 		st.Strict = true
 		if role == roleOutput || role == roleEquality {
 			continue
+		}
+		if role == roleLookup {
+			if et := tokenRule(cands, ref.name); et != nil {
+				if err := st.addLookups(ref, et); err != nil {
+					return err
+				}
+				continue
+			}
+			role = rolePred
 		}
 		return &Denial{Code: CodeInsufficientPrivilege, Rule: "protected-column-use",
 			Msg: fmt.Sprintf("column %s %s; in sandbox %q a protected column can only be selected directly or compared with another column",
@@ -117,4 +130,22 @@ func (sb *Sandbox) wholeRow(an *analysis, ref colRef, read []*table) bool {
 		}
 	}
 	return false
+}
+
+// tokenRule returns the token transform of the one candidate table that has
+// the column, or nil.
+func tokenRule(ts []*table, name string) *engineTransform {
+	var found *engineTransform
+	for _, t := range ts {
+		cr, ok := t.columns[name]
+		if !ok {
+			continue
+		}
+		et, isEngine := cr.transform.(*engineTransform)
+		if found != nil || !isEngine || et.t.Name() != pseudonymise.NameToken {
+			return nil
+		}
+		found = et
+	}
+	return found
 }

@@ -42,7 +42,7 @@ func compileRule(opts Options, sb *Sandbox, rn relName, col string, ry ruleYAML)
 	if err != nil {
 		return columnRule{}, fmt.Errorf("%s: %w", where, err)
 	}
-	et := &engineTransform{t: t, subject: strings.ToLower(ry.Subject),
+	et := &engineTransform{t: t, subject: strings.ToLower(ry.Subject), domain: ry.Domain, engine: opts.Engine,
 		ctx: pseudonymise.Context{Sandbox: sb.Name, LinkGroup: sb.LinkGroup}}
 	return columnRule{rule: Transformed, transform: et}, nil
 }
@@ -76,6 +76,21 @@ type engineTransform struct {
 	t       pseudonymise.Transform
 	ctx     pseudonymise.Context
 	subject string
+	domain  string
+	engine  *pseudonymise.Engine
+}
+
+// reveal turns a token of this rule back into the value, for a lookup by
+// token; it fails for anything that is not a token of this sandbox and
+// domain.
+func (e *engineTransform) reveal(tok []byte) ([]byte, error) {
+	v, err := e.engine.Reveal(e.ctx, e.domain, tok)
+	if err != nil {
+		return nil, &Denial{Code: CodeInsufficientPrivilege, Rule: "token-lookup",
+			Msg:  "a value compared with a tokenised column is not a token this sandbox was given for it",
+			Hint: "compare the column with tokens exactly as sandgate returned them"}
+	}
+	return v, nil
 }
 
 func (e *engineTransform) Name() string    { return e.t.Name() }

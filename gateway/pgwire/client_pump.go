@@ -24,7 +24,8 @@ type clientPump struct {
 	out []byte
 
 	statements, denied int64
-	deniedSt           *policy.Statement // what the policy learnt of the last denied statement
+	deniedSt           *policy.Statement            // what the policy learnt of the last denied statement
+	prepared           map[string]*policy.Statement // statements whose Bind parameters hold tokens
 
 	// decoded messages, reused
 	query    pgproto3.Query
@@ -99,6 +100,9 @@ func (c *clientPump) handle(typ byte, body []byte) error {
 	case 'B':
 		if err := c.bind.Decode(body); err != nil {
 			return &protoError{msg: "malformed Bind: " + err.Error()}
+		}
+		if st := c.prepared[c.bind.PreparedStatement]; st != nil {
+			return c.bindWithLookups(st)
 		}
 		c.q.push(&pending{kind: 'B', name: c.bind.DestinationPortal, stmtName: c.bind.PreparedStatement,
 			formats: append([]int16(nil), c.bind.ResultFormatCodes...)})
@@ -179,8 +183,21 @@ func (c *clientPump) onQuery(body []byte) error {
 		c.out = appendMsg(c.out, 'Q', append([]byte(deniedSQL), 0))
 		return nil
 	}
-	c.q.push(&pending{kind: 'Q', stmt: st, rec: &stmtRecord{start: start, decide: decide, st: st}})
-	c.out = appendMsg(c.out, 'Q', body)
+	p := &pending{kind: 'Q', stmt: st, rec: &stmtRecord{start: start, decide: decide, st: st}}
+	if len(st.Lookups) == 0 {
+		c.q.push(p)
+		c.out = appendMsg(c.out, 'Q', body)
+		return nil
+	}
+	sql, err := st.Rewrite(c.query.String)
+	if err != nil {
+		// Fail the query upstream and answer with the denial instead.
+		p.denial, p.rec.denial = asDenial(err), asDenial(err)
+		c.denied++
+		sql = deniedSQL
+	}
+	c.q.push(p)
+	c.out, _ = (&pgproto3.Query{String: sql}).Encode(c.out)
 	return nil
 }
 
@@ -197,8 +214,24 @@ func (c *clientPump) onParse(body []byte) error {
 		c.out, _ = failing.Encode(c.out)
 		return nil
 	}
-	c.q.push(&pending{kind: 'P', stmt: st, name: c.parse.Name, rec: &stmtRecord{start: start, decide: decide, st: st}})
-	c.out = appendMsg(c.out, 'P', body)
+	p := &pending{kind: 'P', stmt: st, name: c.parse.Name, rec: &stmtRecord{start: start, decide: decide, st: st}}
+	if err := c.rememberLookups(st); err != nil {
+		return err
+	}
+	if len(st.Lookups) == 0 {
+		c.q.push(p)
+		c.out = appendMsg(c.out, 'P', body)
+	} else {
+		sql, err := st.Rewrite(c.parse.Query)
+		if err != nil {
+			p.denial, p.stmt, p.rec.denial = asDenial(err), nil, asDenial(err)
+			c.denied++
+			sql = deniedSQL
+		}
+		c.q.push(p)
+		rewritten := pgproto3.Parse{Name: c.parse.Name, Query: sql, ParameterOIDs: c.parse.ParameterOIDs}
+		c.out, _ = rewritten.Encode(c.out)
+	}
 	// Learn the statement's result columns now: a client may Bind and
 	// Execute without ever describing it.
 	c.q.push(&pending{kind: 'D', target: 'S', name: c.parse.Name, internal: true})
@@ -213,4 +246,54 @@ func asDenial(err error) *policy.Denial {
 		return d
 	}
 	return &policy.Denial{Code: codeInternal, Rule: "internal", Msg: "sandgate could not check the statement"}
+}
+
+// rememberLookups keeps, per statement name, a statement whose parameters
+// are compared with tokenised columns, so its Binds can be rewritten.
+func (c *clientPump) rememberLookups(st *policy.Statement) error {
+	if c.prepared == nil {
+		c.prepared = map[string]*policy.Statement{}
+	}
+	if !st.ParamLookups() {
+		delete(c.prepared, c.parse.Name)
+		return nil
+	}
+	if len(c.prepared) >= 10000 {
+		return &protoError{msg: "too many prepared statements"}
+	}
+	c.prepared[c.parse.Name] = st
+	return nil
+}
+
+// bindWithLookups reveals the tokens bound to a statement's lookup
+// parameters and sends them as text; a value that is not a token of this
+// sandbox fails the Bind with the denial.
+func (c *clientPump) bindWithLookups(st *policy.Statement) error {
+	b := c.bind
+	params := append([][]byte(nil), b.Parameters...)
+	p := &pending{kind: 'B', name: b.DestinationPortal, stmtName: b.PreparedStatement,
+		formats: append([]int16(nil), b.ResultFormatCodes...)}
+	if err := st.RevealParams(params); err != nil {
+		p.denial = asDenial(err)
+		c.q.push(p)
+		c.denied++
+		failing := pgproto3.Bind{DestinationPortal: b.DestinationPortal, PreparedStatement: "sandgate denied statement"}
+		c.out, _ = failing.Encode(c.out)
+		return nil
+	}
+	c.q.push(p)
+	// Revealed values are text, whatever format the client used for the token.
+	formats := make([]int16, len(params))
+	for i := range formats {
+		formats[i] = formatOf(b.ParameterFormatCodes, i)
+	}
+	for _, l := range st.Lookups {
+		if l.Param > 0 && l.Param <= len(formats) {
+			formats[l.Param-1] = 0
+		}
+	}
+	out := pgproto3.Bind{DestinationPortal: b.DestinationPortal, PreparedStatement: b.PreparedStatement,
+		ParameterFormatCodes: formats, Parameters: params, ResultFormatCodes: b.ResultFormatCodes}
+	c.out, _ = out.Encode(c.out)
+	return nil
 }

@@ -651,3 +651,52 @@ func TestSyntheticSource(t *testing.T) {
 	}
 	ensureUsable(t, connect(t, w.dsn("tester", testPassword, "disable")))
 }
+
+// TestLookupByToken: a prototype that only ever holds tokens can look rows
+// up by token; sandgate reveals the token before the statement goes
+// upstream, in literals (simple protocol) and bound parameters (extended).
+func TestLookupByToken(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	c := connect(t, w.dsn("clinician", testPassword, "disable"))
+	ctx := context.Background()
+	var tok1, tok2 string
+	if err := c.QueryRow(ctx, "select mrn from patients where patient_id = 1").Scan(&tok1); err != nil || !strings.HasPrefix(tok1, "tok_") {
+		t.Fatalf("token: %q %v", tok1, err)
+	}
+	if err := c.QueryRow(ctx, "select mrn from patients where patient_id = 2").Scan(&tok2); err != nil {
+		t.Fatal(err)
+	}
+	for name, mode := range map[string]pgx.QueryExecMode{"simple": pgx.QueryExecModeSimpleProtocol,
+		"prepared": pgx.QueryExecModeCacheStatement, "exec": pgx.QueryExecModeExec} {
+		var id int32
+		if err := c.QueryRow(ctx, "select patient_id from patients where mrn = $1", mode, tok1).Scan(&id); err != nil || id != 1 {
+			t.Errorf("%s: lookup by token: got %d, %v", name, id, err)
+		}
+		rows, err := c.Query(ctx, "select patient_id from patients where mrn in ($1, $2) order by patient_id", mode, tok1, tok2)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil || len(ids) != 2 {
+			t.Errorf("%s: IN list of tokens: got %v, %v", name, ids, err)
+		}
+		var x int32
+		err = c.QueryRow(ctx, "select patient_id from patients where mrn = $1", mode, "tok_notatoken").Scan(&x)
+		if pgCode(err) != "42501" || !strings.Contains(err.Error(), "not a token") {
+			t.Errorf("%s: a value that is not a token: got %v", name, err)
+		}
+	}
+	// A column under another transform cannot be used in a condition.
+	if _, err := c.Exec(ctx, "select patient_id from patients where nhs_number = '9434765919'"); pgCode(err) != "42501" {
+		t.Fatalf("condition on an nhs_number column: got %v", err)
+	}
+	ensureUsableClinician(t, c)
+}
+
+func ensureUsableClinician(t *testing.T, c *pgx.Conn) {
+	t.Helper()
+	var id int32
+	if err := c.QueryRow(context.Background(), "select patient_id from patients where patient_id = 3").Scan(&id); err != nil || id != 3 {
+		t.Fatalf("connection not usable: %d %v", id, err)
+	}
+}

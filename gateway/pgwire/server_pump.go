@@ -144,7 +144,7 @@ func (p *serverPump) handle(typ byte, body []byte) error {
 		p.emit(typ, body)
 	case 't':
 		if d := p.q.front(); d == nil || !d.internal {
-			p.emit(typ, body)
+			p.emitParameterDescription(d, body)
 		}
 	case 'n':
 		return p.onNoData(body)
@@ -273,9 +273,7 @@ func (p *serverPump) onError(body []byte) error {
 		case 'S':
 		default:
 			// Extended protocol: the server skips to Sync.
-			if front.kind == 'P' {
-				denial = front.denial
-			}
+			denial = front.denial // a refused Parse or Bind
 			strict = strict || p.strictPending(front)
 			for f := p.q.front(); f != nil && f.kind != 'S'; f = p.q.front() {
 				p.q.pop()
@@ -513,4 +511,33 @@ func (p *serverPump) finishExecute(m *pending, errClass string) {
 		rec.denial = p.skipErr
 	}
 	p.finishStatement(rec)
+}
+
+// emitParameterDescription forwards a statement's parameter types; a
+// parameter compared with a tokenised column is described as text, since
+// the client binds a token there, whatever the column's type.
+func (p *serverPump) emitParameterDescription(d *pending, body []byte) {
+	var st *policy.Statement
+	if d != nil && d.kind == 'D' && d.target == 'S' {
+		if prep := p.stmts[d.name]; prep != nil {
+			st = prep.stmt
+		}
+	}
+	if st == nil || !st.ParamLookups() {
+		p.emit('t', body)
+		return
+	}
+	var pd pgproto3.ParameterDescription
+	if err := pd.Decode(body); err != nil {
+		p.emit('t', body)
+		return
+	}
+	for _, l := range st.Lookups {
+		if l.Param > 0 && l.Param <= len(pd.ParameterOIDs) {
+			pd.ParameterOIDs[l.Param-1] = textOID
+		}
+	}
+	if !p.skipping {
+		p.out, _ = pd.Encode(p.out)
+	}
 }

@@ -29,10 +29,27 @@ func BenchmarkCheckStatementCached(b *testing.B) {
 }
 
 func BenchmarkParseUncached(b *testing.B) {
-	q := `SELECT p.patient_id, p.nhs_number, w.name
-FROM patients p JOIN wards w ON w.ward_id = p.patient_id
-WHERE p.patient_id > $1 AND w.name LIKE 'A%'
-ORDER BY p.patient_id LIMIT 50`
+	// A typical 20-line prototype query.
+	q := `WITH recent AS (
+    SELECT o.patient_id, o.code, o.value, o.effective_time
+    FROM observations o
+    WHERE o.effective_time > now() - interval '90 days'
+      AND o.code IN ('4548-4', '8480-6', '39156-5')
+)
+SELECT p.patient_id,
+       p.nhs_number,
+       p.sex,
+       date_part('year', age(p.date_of_birth)) AS age,
+       r.code,
+       r.value,
+       r.effective_time
+FROM patients p
+JOIN recent r ON r.patient_id = p.patient_id
+LEFT JOIN conditions c ON c.patient_id = p.patient_id AND c.code = '44054006'
+WHERE p.sex = $1
+  AND r.value > $2
+ORDER BY r.effective_time DESC
+LIMIT 100`
 	b.ReportAllocs()
 	for b.Loop() {
 		if an := parseAnalysis(q); an.parseErr != nil {

@@ -10,9 +10,10 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/sandgate
 
-# PostgreSQL server + client (tests and demo), pgbouncer (benchmarks only).
+# PostgreSQL server + client (tests and demo), curl (egress tests; a real
+# client), pgbouncer (benchmarks only).
 deps:
-	@bash bench/deps.sh postgres
+	@bash bench/deps.sh postgres curl
 
 demo: deps build
 	./$(BIN) demo

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Debian packages the tests, demo or benchmarks need, when missing.
-# Usage: bench/deps.sh postgres [pgbouncer]
+# Usage: bench/deps.sh postgres [pgbouncer] [curl]
 set -euo pipefail
 need=()
 have_pg_server() {
@@ -13,6 +13,7 @@ for what in "$@"; do
   case "$what" in
     postgres) { have_pg_server && command -v psql >/dev/null && command -v pgbench >/dev/null; } || need+=(postgresql postgresql-client postgresql-contrib) ;;
     pgbouncer) command -v pgbouncer >/dev/null || need+=(pgbouncer) ;;
+    curl) command -v curl >/dev/null || need+=(curl ca-certificates) ;;
     *) echo "deps.sh: unknown dependency $what" >&2; exit 2 ;;
   esac
 done

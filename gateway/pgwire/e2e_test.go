@@ -22,6 +22,8 @@ import (
 	_ "github.com/lib/pq"
 	"github.com/sandgate/sandgate/internal/pgcluster"
 	"github.com/sandgate/sandgate/synth"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 func connect(t testing.TB, dsn string) *pgx.Conn {
@@ -623,7 +625,10 @@ func TestTinkTransforms(t *testing.T) {
 // for database clinic, as a prototype would, and is served a generated
 // dataset (provisioned on first use) with the same table names.
 func TestSyntheticSource(t *testing.T) {
-	w := newWorld(t, worldOpts{})
+	spans := tracetest.NewInMemoryExporter()
+	w := newWorld(t, worldOpts{mutate: func(c *Config) {
+		c.TracerProvider = sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
+	}})
 	ctx := context.Background()
 	c := connect(t, w.dsn("synthetic", testPassword, "disable"))
 	rows, err := c.Query(ctx, "select p.nhs_number, o.unit from patients p join observations o using (patient_id) order by o.observation_id limit 5")
@@ -650,6 +655,13 @@ func TestSyntheticSource(t *testing.T) {
 		t.Fatalf("synthetic patients: got %d, %v; want 25", count, err)
 	}
 	ensureUsable(t, connect(t, w.dsn("tester", testPassword, "disable")))
+	loaded := false
+	for _, sp := range spans.GetSpans() {
+		loaded = loaded || sp.Name == "sandgate.synth_load"
+	}
+	if !loaded {
+		t.Error("no sandgate.synth_load span for the provisioning")
+	}
 }
 
 // TestLookupByToken: a prototype that only ever holds tokens can look rows

@@ -9,6 +9,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/sandgate/sandgate/policy"
 	"github.com/sandgate/sandgate/synth"
+	"github.com/sandgate/sandgate/telemetry/audit"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // synthDBs provisions the scratch databases that serve sandboxes whose
@@ -58,7 +62,19 @@ func (s *Server) synthDatabase(ctx context.Context, src *policy.DataSource) (str
 	return name, nil
 }
 
-func (s *Server) loadSynthDB(ctx context.Context, admin *pgx.Conn, name string, src *policy.DataSource, exists bool) error {
+func (s *Server) loadSynthDB(ctx context.Context, admin *pgx.Conn, name string, src *policy.DataSource, exists bool) (err error) {
+	ctx, span := s.tracer.Start(ctx, "sandgate.synth_load", trace.WithAttributes(
+		attribute.String("sandgate.synth.spec", src.Spec), attribute.Int64("sandgate.synth.rows", src.Rows),
+		attribute.Int64("sandgate.synth.seed", int64(src.Seed)), attribute.String("db.namespace", name)))
+	var rows int64
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, "synthetic load failed")
+		}
+		span.SetAttributes(attribute.Int64("sandgate.rows", rows))
+		span.End()
+		s.auditSynthLoad(ctx, name, rows, err)
+	}()
 	ident := pgx.Identifier{name}.Sanitize()
 	if exists {
 		if _, err := admin.Exec(ctx, "DROP DATABASE "+ident); err != nil {
@@ -80,6 +96,9 @@ func (s *Server) loadSynthDB(ctx context.Context, admin *pgx.Conn, name string, 
 	sum, err := synth.Load(ctx, conn, spec, synth.LoadOptions{Seed: src.Seed, Rows: src.Rows})
 	if err != nil {
 		return fmt.Errorf("load synthetic dataset %s: %w", src.Spec, err)
+	}
+	for _, t := range sum.Tables {
+		rows += t.Rows
 	}
 	if _, err := admin.Exec(ctx, "COMMENT ON DATABASE "+ident+" IS '"+synthComplete+"'"); err != nil {
 		return fmt.Errorf("mark synthetic database complete: %w", err)
@@ -105,4 +124,18 @@ func (s *Server) connectPGX(ctx context.Context, database string) (*pgx.Conn, er
 		return nil, fmt.Errorf("connect to upstream database %q: %w", database, err)
 	}
 	return conn, nil
+}
+
+// auditSynthLoad records a synthetic dataset provisioned for sandboxes.
+func (s *Server) auditSynthLoad(ctx context.Context, database string, rows int64, err error) {
+	if s.cfg.Audit == nil {
+		return
+	}
+	rec := audit.Record{Kind: audit.KindSynthLoad, Decision: audit.Allow, Relations: []string{database}, Rows: rows}
+	if err != nil {
+		rec.Decision, rec.ErrorClass = audit.Deny, "synth_load_failed"
+	}
+	if aerr := s.cfg.Audit.Append(context.WithoutCancel(ctx), rec); aerr != nil {
+		s.log.Error("audit append failed", "err", aerr)
+	}
 }

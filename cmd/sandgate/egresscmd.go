@@ -48,7 +48,7 @@ func egressConfig(set *policy.Set, listen string) (egress.Config, error) {
 }
 
 // auditEgress writes one audit record per egress request.
-func auditEgress(log *audit.Log) func(egress.Outcome) {
+func auditEgress(log auditAppender) func(egress.Outcome) {
 	return func(o egress.Outcome) {
 		d := audit.Allow
 		if o.Decision == "deny" {
@@ -84,8 +84,8 @@ func (gw *gateway) startEgress(ctx context.Context) (func(context.Context) error
 	if o := gw.obs; o != nil {
 		ecfg.TracerProvider = o.providers.Tracer
 		var write func(egress.Outcome)
-		if o.audit != nil {
-			write = auditEgress(o.audit)
+		if a := o.auditor(); a != nil {
+			write = auditEgress(a)
 		}
 		ecfg.OnRequest = func(out egress.Outcome) {
 			o.metrics.Egress(context.Background(), out.Sandbox, out.Decision)

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/sandgate/sandgate/telemetry"
 	"github.com/sandgate/sandgate/telemetry/audit"
@@ -18,6 +20,7 @@ type observability struct {
 	providers *telemetry.Providers
 	metrics   *telemetry.Metrics
 	audit     *audit.Log
+	lag       *lagTracker
 	admin     *http.Server
 	shutdown  func(context.Context) error
 }
@@ -43,7 +46,8 @@ func newObservability(ctx context.Context, cfg Config) (*observability, error) {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	if cfg.Audit.Dir != "" {
-		ac := audit.Config{Dir: cfg.path(cfg.Audit.Dir), MaxFileBytes: cfg.Audit.MaxFileBytes}
+		o.lag = &lagTracker{hist: o.metrics}
+		ac := audit.Config{Dir: cfg.path(cfg.Audit.Dir), MaxFileBytes: cfg.Audit.MaxFileBytes, OnDurable: o.lag.durable}
 		if cfg.Audit.Durability == "fsync" {
 			ac.Durability = audit.SyncEach
 		}
@@ -81,12 +85,67 @@ func (o *observability) close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// auditor returns the audit log as the gateway's interface, nil when off.
-func (o *observability) auditor() interface {
-	Append(context.Context, audit.Record) error
-} {
+// auditor returns the audit log as the gateways' interface (recording the
+// write lag of each record), nil when off.
+func (o *observability) auditor() auditAppender {
 	if o.audit == nil {
 		return nil
 	}
-	return o.audit
+	return trackedLog{log: o.audit, lag: o.lag}
+}
+
+type auditAppender interface {
+	Append(context.Context, audit.Record) error
+}
+
+// trackedLog notes when each record was appended, so the lag to its fsync
+// can be measured.
+type trackedLog struct {
+	log *audit.Log
+	lag *lagTracker
+}
+
+func (t trackedLog) Append(ctx context.Context, rec audit.Record) error {
+	seq, err := t.log.AppendSeq(ctx, rec)
+	if err == nil {
+		t.lag.appended(seq)
+	}
+	return err
+}
+
+// lagTracker measures the audit write lag: from Append to the fsync that
+// made the record durable.
+type lagTracker struct {
+	hist *telemetry.Metrics
+	mu   sync.Mutex
+	q    []lagEntry
+}
+
+type lagEntry struct {
+	seq uint64
+	at  time.Time
+}
+
+const maxLagEntries = 1 << 16
+
+func (l *lagTracker) appended(seq uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.q) >= maxLagEntries {
+		l.q = l.q[1:] // a stalled disk: keep the newest
+	}
+	l.q = append(l.q, lagEntry{seq: seq, at: time.Now()})
+}
+
+// durable is the log's OnDurable callback.
+func (l *lagTracker) durable(seq uint64) {
+	now := time.Now()
+	l.mu.Lock()
+	i := 0
+	for i < len(l.q) && l.q[i].seq <= seq {
+		l.hist.AuditWriteLag.Record(context.Background(), now.Sub(l.q[i].at).Seconds())
+		i++
+	}
+	l.q = append(l.q[:0], l.q[i:]...)
+	l.mu.Unlock()
 }

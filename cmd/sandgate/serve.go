@@ -368,14 +368,15 @@ func (gw *gateway) recordReload(ctx context.Context, err error) {
 		return
 	}
 	gw.obs.metrics.PolicyReload(ctx, err)
-	if gw.obs.audit == nil {
+	a := gw.obs.auditor()
+	if a == nil {
 		return
 	}
 	rec := audit.Record{Kind: audit.KindPolicyReload, Decision: audit.Allow}
 	if err != nil {
 		rec.Decision, rec.ErrorClass = audit.Deny, "invalid_policy"
 	}
-	if aerr := gw.obs.audit.Append(ctx, rec); aerr != nil {
+	if aerr := a.Append(ctx, rec); aerr != nil {
 		slog.Error("audit append failed", "err", aerr)
 	}
 }

@@ -169,6 +169,9 @@ log: {level: warn}
 	if err := <-done; err != nil {
 		t.Fatalf("serve: %v", err)
 	}
+	if !bytes.Contains(metrics, []byte("sandgate_audit_write_lag")) {
+		t.Errorf("/metrics lacks the audit write lag")
+	}
 	if !bytes.Contains(metrics, []byte("sandbox=\"diabetes_dash\"")) {
 		t.Errorf("/metrics has no series for the sandbox:\n%.2000s", metrics)
 	}

@@ -10,10 +10,10 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/sandgate
 
-# PostgreSQL server + client (tests and demo), curl (egress tests; a real
-# client), pgbouncer (benchmarks only).
+# PostgreSQL server + client (tests and demo), curl and node (real clients in
+# the tests: the egress proxy's and node-postgres), pgbouncer (benchmarks only).
 deps:
-	@bash bench/deps.sh postgres curl
+	@bash bench/deps.sh postgres curl node
 
 demo: deps build
 	./$(BIN) demo

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Debian packages the tests, demo or benchmarks need, when missing.
-# Usage: bench/deps.sh postgres [pgbouncer] [curl]
+# Usage: bench/deps.sh postgres [pgbouncer] [curl] [node]
 set -euo pipefail
 need=()
 have_pg_server() {
@@ -14,6 +14,7 @@ for what in "$@"; do
     postgres) { have_pg_server && command -v psql >/dev/null && command -v pgbench >/dev/null; } || need+=(postgresql postgresql-client postgresql-contrib) ;;
     pgbouncer) command -v pgbouncer >/dev/null || need+=(pgbouncer) ;;
     curl) command -v curl >/dev/null || need+=(curl ca-certificates) ;;
+    node) { command -v node >/dev/null && command -v npm >/dev/null; } || need+=(nodejs npm) ;;
     *) echo "deps.sh: unknown dependency $what" >&2; exit 2 ;;
   esac
 done

@@ -3,8 +3,11 @@ package pgwire
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"database/sql"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -711,4 +714,71 @@ func ensureUsableClinician(t *testing.T, c *pgx.Conn) {
 	if err := c.QueryRow(context.Background(), "select patient_id from patients where patient_id = 3").Scan(&id); err != nil || id != 3 {
 		t.Fatalf("connection not usable: %d %v", id, err)
 	}
+}
+
+// TestNodePostgres runs node-postgres (npm `pg`, installed once into a cache
+// directory) as a real client.
+func TestNodePostgres(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal("node is not installed: run make deps, or apt-get install nodejs npm")
+	}
+	dir := nodeModules(t)
+	cmd := exec.Command(node, filepath.Join(dir, "client.js"))
+	cmd.Env = append(os.Environ(), "DSN="+w.dsn("tester", testPassword, "disable"), "NODE_PATH="+filepath.Join(dir, "node_modules"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node-postgres: %v\n%s", err, out)
+	}
+	var got struct {
+		Simple   []*string `json:"simple"`
+		Extended string    `json:"extended"`
+		Denied   string    `json:"denied"`
+		After    int       `json:"after"`
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(out), &got); err != nil {
+		t.Fatalf("node-postgres output %q: %v", out, err)
+	}
+	if len(got.Simple) != 3 || got.Simple[0] == nil || !strings.HasPrefix(*got.Simple[0], "h_") || got.Simple[2] != nil {
+		t.Errorf("simple query: %v", got.Simple)
+	}
+	if got.Extended != "Calder" || got.Denied != "42501" || got.After != 2 {
+		t.Errorf("node-postgres: %+v", got)
+	}
+	if bytes.Contains(out, []byte(secretNHS)) {
+		t.Error("a protected value reached node-postgres")
+	}
+}
+
+// nodeModules installs testdata/nodepg's dependencies once, into a cache
+// keyed on its package.json, and returns a directory with the client and
+// its node_modules.
+func nodeModules(t *testing.T) string {
+	t.Helper()
+	pkg, err := os.ReadFile("testdata/nodepg/package.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(pkg)
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	dir := filepath.Join(cache, "sandgate", "nodepg-"+hex.EncodeToString(sum[:6]))
+	client, _ := os.ReadFile("testdata/nodepg/client.js")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "client.js"), client, 0o644)
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "pg")); err == nil {
+		return dir
+	}
+	os.WriteFile(filepath.Join(dir, "package.json"), pkg, 0o644)
+	cmd := exec.Command("npm", "install", "--no-audit", "--no-fund", "--loglevel=error")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("npm install pg (needs the npm registry): %v\n%s", err, out)
+	}
+	return dir
 }

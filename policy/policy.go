@@ -89,6 +89,7 @@ type Sandbox struct {
 	LinkGroup      string      // sandboxes in one link group share pseudonyms
 	Egress         *Egress     // nil: the sandbox may reach nothing over HTTP
 	Source         *DataSource // nil: the real database
+	HTTPSources    []HTTPSource
 	tables         map[relName]*table
 	hash           *hasher
 }
@@ -149,6 +150,7 @@ type sandboxYAML struct {
 	Tables           map[string]map[string]ruleYAML `yaml:"tables"`
 	Egress           *Egress                        `yaml:"egress"`
 	Source           *DataSource                    `yaml:"source"`
+	HTTPSources      []HTTPSource                   `yaml:"http_sources"`
 }
 
 // DataSource says where a sandbox's data comes from: the real database
@@ -175,6 +177,24 @@ type Egress struct {
 	Burst         int          `yaml:"burst"`
 	MaxConcurrent int          `yaml:"max_concurrent"`
 	MaxTunnels    int          `yaml:"max_tunnels"`
+}
+
+// HTTPSource is an HTTP JSON (e.g. FHIR) data source a sandbox reads
+// through sandgate's data proxy, with the rules for its fields. Fields no
+// rule names are dropped.
+type HTTPSource struct {
+	Name     string      `yaml:"name"`     // the path segment: /{sandbox}/{name}/…
+	Upstream string      `yaml:"upstream"` // base URL
+	Fields   []HTTPField `yaml:"fields"`
+}
+
+// HTTPField is one field rule: keep or drop, or a pseudonymise transform.
+type HTTPField struct {
+	Path      string            `yaml:"path"`   // e.g. Patient.identifier[system=https://fhir.nhs.uk/Id/nhs-number].value
+	Action    string            `yaml:"action"` // keep or drop; empty with transform
+	Transform string            `yaml:"transform"`
+	Domain    string            `yaml:"domain"`
+	Params    map[string]string `yaml:"params"`
 }
 
 // EgressRule allows some destinations.
@@ -367,7 +387,7 @@ func compileSandbox(opts Options, sy sandboxYAML, node *yaml.Node, at posErr) (*
 	}
 	sb := &Sandbox{Name: sy.Name, Owner: sy.Owner, Purpose: sy.Purpose, DPIA: sy.DPIA, Expires: expires, Database: sy.Database,
 		Verifier: sy.PasswordVerifier, MaxConnections: sy.MaxConnections, tables: map[relName]*table{},
-		LinkGroup: sy.LinkGroup, Egress: sy.Egress, Source: sy.Source,
+		LinkGroup: sy.LinkGroup, Egress: sy.Egress, Source: sy.Source, HTTPSources: sy.HTTPSources,
 		hash: newHasher(opts.HashKey, sy.Name)}
 	tablesNode := valueNode(node, "tables")
 	for tname, cols := range sy.Tables {

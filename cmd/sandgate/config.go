@@ -31,6 +31,7 @@ type Config struct {
 	Audit     AuditConfig     `yaml:"audit"`
 	Egress    EgressConfig    `yaml:"egress"`
 	Synth     SynthConfig     `yaml:"synth"`
+	HTTPData  HTTPDataConfig  `yaml:"http_data"`
 
 	dir string // the file's directory: relative paths are resolved from it
 }
@@ -195,6 +196,11 @@ func (c Config) validate() error {
 	if c.Egress.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Egress.Listen); err != nil {
 			bad("egress.listen", c.Egress.Listen, "must be host:port")
+		}
+	}
+	if c.HTTPData.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPData.Listen); err != nil {
+			bad("http_data.listen", c.HTTPData.Listen, "must be host:port")
 		}
 	}
 	if c.Synth.Listen != "" {

@@ -54,6 +54,9 @@ func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if _, err := egressConfig(set, "127.0.0.1:3128"); err != nil {
 		return fmt.Errorf("egress sections: %w", err)
 	}
+	if _, err := newDataFront(set, checkEngine()); err != nil {
+		return fmt.Errorf("http_sources: %w", err)
+	}
 	if *dsn != "" {
 		if err := checkAgainstDatabase(ctx, set, *dsn); err != nil {
 			return err

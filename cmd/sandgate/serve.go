@@ -69,6 +69,12 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer cancel()
 		stopEgress(sctx)
 	}()
+	stopData, err := gw.startHTTPData(ctx)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopData()
 	if cfg.Synth.Listen != "" {
 		stopSynth, err := startSynthHTTP(ctx, cfg.Synth)
 		if err != nil {

@@ -58,14 +58,29 @@ func TestServeEndToEnd(t *testing.T) {
 	}))
 	defer backend.Close()
 	bu, _ := url.Parse(backend.URL)
+	// A FHIR server the sandbox reads through the data proxy.
+	fhir := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/fhir+json")
+		io.WriteString(w, `{"resourceType":"Patient","id":"p1","gender":"female",`+
+			`"identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9990000018"}],`+
+			`"name":[{"family":"Hartley","given":["Amelia"]}],"birthDate":"1948-03-12"}`)
+	}))
+	defer fhir.Close()
 	policy, _ := os.ReadFile("../../configs/demo-policy.yaml")
 	policy = append(policy, fmt.Sprintf(`        - id: test-backend
           hosts: [127.0.0.1]
           ports: [%s]
       allow_cidrs: [127.0.0.1/32]
-`, bu.Port())...)
+    http_sources:
+      - name: fhir
+        upstream: %s
+        fields:
+          - {path: "Patient.identifier[system=https://fhir.nhs.uk/Id/nhs-number].value", transform: nhs_number, domain: nhs_number}
+          - {path: Patient.gender, action: keep}
+          - {path: Patient.birthDate, transform: generalise, params: {to: year}}
+`, bu.Port(), fhir.URL)...)
 	os.WriteFile(filepath.Join(dir, "policy.yaml"), policy, 0o600)
-	listen, admin, proxy, synthAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	listen, admin, proxy, synthAddr, dataAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	cfg := fmt.Sprintf(`version: 1
 listen: %s
 data_dir: data
@@ -76,8 +91,9 @@ telemetry: {traces: file, trace_file: traces.jsonl, admin_listen: %s}
 audit: {dir: audit}
 egress: {listen: %s}
 synth: {listen: %s}
+http_data: {listen: %s}
 log: {level: warn}
-`, listen, pg.Port, admin, proxy, synthAddr)
+`, listen, pg.Port, admin, proxy, synthAddr, dataAddr)
 	os.WriteFile(filepath.Join(dir, "sandgate.yaml"), []byte(cfg), 0o600)
 	t.Setenv("TEST_UPSTREAM_PW", "up-pw")
 
@@ -124,6 +140,24 @@ log: {level: warn}
 	if eresp.StatusCode != http.StatusForbidden {
 		t.Fatalf("metadata address through the proxy: got %d, want 403", eresp.StatusCode)
 	}
+	// The HTTP data proxy: authenticated as the sandbox, fields pseudonymised.
+	dreq, _ := http.NewRequest("GET", "http://"+dataAddr+"/diabetes_dash/fhir/Patient/p1", nil)
+	dreq.SetBasicAuth("diabetes_dash", demoPassword)
+	dresp, err := http.DefaultClient.Do(dreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbody, _ := io.ReadAll(dresp.Body)
+	dresp.Body.Close()
+	if dresp.StatusCode != 200 || !bytes.Contains(dbody, []byte(`"gender":"female"`)) || !bytes.Contains(dbody, []byte(`"birthDate":"1948"`)) ||
+		bytes.Contains(dbody, []byte("9990000018")) || bytes.Contains(dbody, []byte("Hartley")) {
+		t.Fatalf("http data proxy: %d %s", dresp.StatusCode, dbody)
+	}
+	dreq.SetBasicAuth("diabetes_dash", "wrong password")
+	if dresp, err = http.DefaultClient.Do(dreq); err != nil || dresp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("http data proxy with a wrong password: %v %v", dresp.StatusCode, err)
+	}
+	dresp.Body.Close()
 	sresp, err := http.Get("http://" + synthAddr + "/synth/ehr/patients?rows=3&format=ndjson&seed=1")
 	if err != nil {
 		t.Fatal(err)

@@ -65,6 +65,11 @@ func (a *authenticator) authenticate(h http.Header) (string, error) {
 	if !ok {
 		return "", errNoCredentials
 	}
+	return a.check(user, pass)
+}
+
+// check verifies one user's password.
+func (a *authenticator) check(user, pass string) (string, error) {
 	v := a.verifiers[user]
 	if v == nil {
 		return "", errBadCredentials
@@ -138,4 +143,34 @@ func parseBasic(v string) (user, pass string, ok bool) {
 	}
 	user, pass, ok = strings.Cut(string(raw), ":")
 	return user, pass, ok && user != ""
+}
+
+// Credentials checks HTTP Basic credentials against sandboxes' SCRAM
+// verifiers, with the same cache and bounded key derivation as the proxy's
+// own authentication; other front doors (the HTTP data proxy) use it.
+type Credentials struct{ a *authenticator }
+
+// NewCredentials takes sandbox name → verifier (PostgreSQL's SCRAM format).
+// cacheSize bounds the cache of recently verified credentials (zero: 1024).
+func NewCredentials(verifiers map[string]string, cacheSize int) (*Credentials, error) {
+	sbs := make(map[string]*Sandbox, len(verifiers))
+	for name, v := range verifiers {
+		sbs[name] = &Sandbox{Verifier: v}
+	}
+	a, err := newAuthenticator(sbs, cacheSize)
+	if err != nil {
+		return nil, err
+	}
+	return &Credentials{a: a}, nil
+}
+
+// Check returns the sandbox that an Authorization header's Basic
+// credentials prove, or false.
+func (c *Credentials) Check(authorization string) (string, bool) {
+	user, pass, ok := parseBasic(authorization)
+	if !ok {
+		return "", false
+	}
+	sb, err := c.a.check(user, pass)
+	return sb, err == nil
 }

@@ -367,20 +367,62 @@ func (c *Cluster) Exec(ctx context.Context, database, sql string) error {
 	return nil
 }
 
-// Kill stops the server abruptly (SIGKILL to its process group), as a crash
-// would. Restart starts it again on the same port and data directory.
+// Kill stops the server abruptly, as a crash would: SIGKILL to the
+// postmaster and to every one of its children. (Each backend is a process
+// group leader of its own, so signalling the postmaster's group is not
+// enough: a backend would live on until it noticed its postmaster died.)
+// Restart starts it again on the same port and data directory.
 func (c *Cluster) Kill() {
-	if c.cmd != nil && c.cmd.Process != nil {
-		pgid := c.cmd.Process.Pid
-		syscall.Kill(-pgid, syscall.SIGKILL)
-		<-c.exited
-		// Backends die with the postmaster but exit on their own schedule;
-		// until the last one is gone it holds the shared memory segment and
-		// a restart would refuse to start.
-		for i := 0; i < 500 && syscall.Kill(-pgid, 0) == nil; i++ {
-			time.Sleep(10 * time.Millisecond)
+	if c.cmd == nil || c.cmd.Process == nil {
+		return
+	}
+	pid := c.cmd.Process.Pid
+	children := childrenOf(pid)
+	syscall.Kill(-pid, syscall.SIGKILL)
+	for _, ch := range children {
+		syscall.Kill(ch, syscall.SIGKILL)
+	}
+	<-c.exited
+	// Wait until the last of them is gone: until then they hold the shared
+	// memory segment and a restart would refuse to start.
+	for i := 0; i < 500; i++ {
+		alive := syscall.Kill(-pid, 0) == nil
+		for _, ch := range children {
+			alive = alive || syscall.Kill(ch, 0) == nil
+		}
+		if !alive {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// childrenOf lists the processes whose parent is pid, from /proc.
+func childrenOf(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …: comm may hold spaces, so start after ')'.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 1 {
+			if ppid, _ := strconv.Atoi(f[1]); ppid == pid {
+				out = append(out, child)
+			}
 		}
 	}
+	return out
 }
 
 // Restart starts a killed or stopped server again on the same port.

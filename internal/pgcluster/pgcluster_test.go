@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -31,7 +32,16 @@ func TestStartQueryKillRestart(t *testing.T) {
 	if err := c.Exec(ctx, "postgres", "create table t(x int); insert into t values (1);"); err != nil {
 		t.Fatal(err)
 	}
+	children := childrenOf(c.cmd.Process.Pid)
+	if len(children) == 0 {
+		t.Fatal("found no server processes under the postmaster")
+	}
 	c.Kill()
+	for _, ch := range children {
+		if syscall.Kill(ch, 0) == nil {
+			t.Errorf("server process %d survived Kill", ch)
+		}
+	}
 	if err := c.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}

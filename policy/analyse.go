@@ -164,7 +164,7 @@ func classify(n *pg_query.Node) stmtInfo {
 			si.kind = kindRead
 		}
 	case *pg_query.Node_TransactionStmt, *pg_query.Node_VariableShowStmt, *pg_query.Node_DiscardStmt,
-		*pg_query.Node_DeallocateStmt, *pg_query.Node_ListenStmt, *pg_query.Node_UnlistenStmt:
+		*pg_query.Node_DeallocateStmt, *pg_query.Node_UnlistenStmt:
 		si.kind = kindSession
 	case *pg_query.Node_VariableSetStmt:
 		si.kind = kindSet

@@ -178,6 +178,11 @@ func (sb *Sandbox) checkKind(s stmtInfo, st *Statement) error {
 		st.Copy = cp
 		return nil
 	}
+	if s.tag == "ListenStmt" {
+		return &Denial{Code: CodeInsufficientPrivilege, Rule: "listen",
+			Msg:  fmt.Sprintf("sandbox %q may not LISTEN: notification payloads come from other applications and can carry patient data", sb.Name),
+			Hint: "poll the tables your policy names instead"}
+	}
 	if s.copy != nil {
 		return &Denial{Code: CodeInsufficientPrivilege, Rule: "copy",
 			Msg:  fmt.Sprintf("sandbox %q may only COPY … TO STDOUT; COPY FROM, files and programs are refused", sb.Name),

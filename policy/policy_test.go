@@ -118,6 +118,8 @@ func TestCheckStatement(t *testing.T) {
 		{"copy patients to '/tmp/x'", "copy", false},
 		{"copy (select 1) to program 'sh'", "copy", false},
 		{"selec 1", "parse", false},
+		{"listen patient_updates", "listen", false},
+		{"unlisten *", "", false},
 	} {
 		st, err := sb.CheckStatement(tc.sql)
 		var d *Denial

@@ -206,6 +206,9 @@ func TestWritesAndSidePathsDenied(t *testing.T) {
 		"select row_to_json(p) from patients p",
 		"select * from patients for update",
 		"select query_to_xml('select * from patients', true, false, '')",
+		"listen patient_updates",
+		"notify patient_updates, 'x'",
+		"select pg_notify('patient_updates', 'x')",
 	} {
 		_, err := c.Exec(ctx, q, pgx.QueryExecModeSimpleProtocol)
 		if code := pgCode(err); code != "42501" && code != "0A000" {

@@ -158,8 +158,11 @@ func (p *serverPump) handle(typ byte, body []byte) error {
 		return p.onCopyData(body)
 	case 'c':
 		p.emit(typ, body)
-	case 'S', 'A':
+	case 'S':
 		p.emit(typ, body)
+	case 'A':
+		// NotificationResponse: LISTEN is refused, so none should come; if
+		// one does, its payload is another application's, and is dropped.
 	case 'G', 'W':
 		// COPY FROM and replication are refused before they reach the
 		// server; if one starts anyway, end the session rather than relay it.

@@ -14,7 +14,7 @@ type stmtKind int
 
 const (
 	kindRead    stmtKind = iota // SELECT, VALUES, cursors over them, EXECUTE
-	kindSession                 // transaction control, SHOW, DISCARD, LISTEN…
+	kindSession                 // transaction control, SHOW, DISCARD, UNLISTEN…
 	kindSet                     // SET / RESET of a parameter
 	kindCopyOut                 // COPY … TO STDOUT
 	kindDenied                  // anything else: writes, DDL, server files

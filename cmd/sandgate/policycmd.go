@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/sandgate/sandgate/gateway/egress"
 	"github.com/sandgate/sandgate/policy"
 )
 
@@ -36,8 +37,21 @@ func policyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return &usageError{msg: fmt.Sprintf("unknown policy command %q", args[0]), try: "sandgate policy -h"}
 }
 
+// loadForCheck compiles policy files with throwaway keys and validates
+// everything the gateways build from them (egress allowlists, HTTP
+// sources), for `policy check`, `check-config` and `report`.
 func loadForCheck(paths []string) (*policy.Set, error) {
-	return policy.LoadFiles(policy.Options{HashKey: make([]byte, 32), Engine: checkEngine()}, paths...)
+	set, err := policy.LoadFiles(policy.Options{HashKey: make([]byte, 32), Engine: checkEngine()}, paths...)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := egressConfig(set, egress.DefaultListen); err != nil {
+		return nil, fmt.Errorf("egress sections: %w", err)
+	}
+	if _, err := newDataFront(set, checkEngine()); err != nil {
+		return nil, fmt.Errorf("http_sources: %w", err)
+	}
+	return set, nil
 }
 
 func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -50,12 +64,6 @@ func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	set, err := loadForCheck(fs.Args())
 	if err != nil {
 		return err
-	}
-	if _, err := egressConfig(set, "127.0.0.1:3128"); err != nil {
-		return fmt.Errorf("egress sections: %w", err)
-	}
-	if _, err := newDataFront(set, checkEngine()); err != nil {
-		return fmt.Errorf("http_sources: %w", err)
 	}
 	if *dsn != "" {
 		if err := checkAgainstDatabase(ctx, set, *dsn); err != nil {

@@ -115,7 +115,7 @@ func (c *clientPump) handle(typ byte, body []byte) error {
 		if err := c.execute.Decode(body); err != nil {
 			return &protoError{msg: "malformed Execute: " + err.Error()}
 		}
-		c.q.push(&pending{kind: 'E', name: c.execute.Portal, rec: &stmtRecord{start: time.Now()}})
+		c.q.push(&pending{kind: 'E', name: c.execute.Portal, rec: c.record(c.clock(), 0, nil, nil)})
 	case 'C':
 		if err := c.close.Decode(body); err != nil {
 			return &protoError{msg: "malformed Close: " + err.Error()}
@@ -175,15 +175,15 @@ func (c *clientPump) onQuery(body []byte) error {
 	if err := c.query.Decode(body); err != nil {
 		return &protoError{msg: "malformed Query: " + err.Error()}
 	}
-	start := time.Now()
+	start := c.clock()
 	st, denial := c.check(c.query.String)
-	decide := time.Since(start)
+	decide := c.since(start)
 	if denial != nil {
-		c.q.push(&pending{kind: 'Q', denial: denial, rec: &stmtRecord{start: start, decide: decide, denial: denial, st: c.deniedSt}})
+		c.q.push(&pending{kind: 'Q', denial: denial, rec: c.record(start, decide, c.deniedSt, denial)})
 		c.out = appendMsg(c.out, 'Q', append([]byte(deniedSQL), 0))
 		return nil
 	}
-	p := &pending{kind: 'Q', stmt: st, rec: &stmtRecord{start: start, decide: decide, st: st}}
+	p := &pending{kind: 'Q', stmt: st, rec: c.record(start, decide, st, nil)}
 	if len(st.Lookups) == 0 {
 		c.q.push(p)
 		c.out = appendMsg(c.out, 'Q', body)
@@ -192,7 +192,10 @@ func (c *clientPump) onQuery(body []byte) error {
 	sql, err := st.Rewrite(c.query.String)
 	if err != nil {
 		// Fail the query upstream and answer with the denial instead.
-		p.denial, p.rec.denial = asDenial(err), asDenial(err)
+		p.denial = asDenial(err)
+		if p.rec != nil {
+			p.rec.denial = p.denial
+		}
 		c.denied++
 		sql = deniedSQL
 	}
@@ -205,16 +208,16 @@ func (c *clientPump) onParse(body []byte) error {
 	if err := c.parse.Decode(body); err != nil {
 		return &protoError{msg: "malformed Parse: " + err.Error()}
 	}
-	start := time.Now()
+	start := c.clock()
 	st, denial := c.check(c.parse.Query)
-	decide := time.Since(start)
+	decide := c.since(start)
 	if denial != nil {
-		c.q.push(&pending{kind: 'P', denial: denial, name: c.parse.Name, rec: &stmtRecord{start: start, decide: decide, denial: denial, st: c.deniedSt}})
+		c.q.push(&pending{kind: 'P', denial: denial, name: c.parse.Name, rec: c.record(start, decide, c.deniedSt, denial)})
 		failing := pgproto3.Parse{Name: c.parse.Name, Query: deniedSQL}
 		c.out, _ = failing.Encode(c.out)
 		return nil
 	}
-	p := &pending{kind: 'P', stmt: st, name: c.parse.Name, rec: &stmtRecord{start: start, decide: decide, st: st}}
+	p := &pending{kind: 'P', stmt: st, name: c.parse.Name, rec: c.record(start, decide, st, nil)}
 	if err := c.rememberLookups(st); err != nil {
 		return err
 	}
@@ -224,7 +227,10 @@ func (c *clientPump) onParse(body []byte) error {
 	} else {
 		sql, err := st.Rewrite(c.parse.Query)
 		if err != nil {
-			p.denial, p.stmt, p.rec.denial = asDenial(err), nil, asDenial(err)
+			p.denial, p.stmt = asDenial(err), nil
+			if p.rec != nil {
+				p.rec.denial = p.denial
+			}
 			c.denied++
 			sql = deniedSQL
 		}
@@ -296,4 +302,28 @@ func (c *clientPump) bindWithLookups(st *policy.Statement) error {
 		ParameterFormatCodes: formats, Parameters: params, ResultFormatCodes: b.ResultFormatCodes}
 	c.out, _ = out.Encode(c.out)
 	return nil
+}
+
+// clock reads the time for a statement's record; without anything
+// observing statements (no tracer, audit log or metrics) it does not, and
+// record returns nil, keeping the hot path free of that bookkeeping.
+func (c *clientPump) clock() time.Time {
+	if c.s.srv.observed() {
+		return time.Now()
+	}
+	return time.Time{}
+}
+
+func (c *clientPump) since(start time.Time) time.Duration {
+	if start.IsZero() {
+		return 0
+	}
+	return time.Since(start)
+}
+
+func (c *clientPump) record(start time.Time, decide time.Duration, st *policy.Statement, d *policy.Denial) *stmtRecord {
+	if start.IsZero() {
+		return nil
+	}
+	return &stmtRecord{start: start, decide: decide, st: st, denial: d}
 }

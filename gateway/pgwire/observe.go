@@ -156,8 +156,9 @@ func (p *serverPump) finishStatement(rec *stmtRecord) {
 		attrs = append(attrs, telemetry.RuleIDs(rules...))
 	}
 	attrs = append(attrs, phaseTimings(rec, end)...)
-	if cols := transformedNames(rec.columns); len(cols) > 0 {
-		attrs = append(attrs, telemetry.ColumnsTransformed(cols...))
+	transformed := transformedNames(rec.columns)
+	if len(transformed) > 0 {
+		attrs = append(attrs, telemetry.ColumnsTransformed(transformed...))
 	}
 	_, span := p.s.srv.tracer.Start(p.sessCtx, sa.name, trace.WithTimestamp(rec.start),
 		trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
@@ -176,7 +177,7 @@ func (p *serverPump) finishStatement(rec *stmtRecord) {
 		ErrorClass: rec.errClass})
 	if m := p.s.srv.cfg.Metrics; m != nil {
 		m.Statement(p.sessCtx, p.s.sandbox.Name, string(decision), end.Sub(rec.start))
-		if n := int64(len(transformedNames(rec.columns))); n > 0 {
+		if n := int64(len(transformed)); n > 0 {
 			m.Transformed(p.sessCtx, p.s.sandbox.Name, rec.rows, n*rec.rows)
 		}
 	}

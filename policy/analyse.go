@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 
@@ -17,6 +18,7 @@ const (
 	kindSession                 // transaction control, SHOW, DISCARD, UNLISTEN…
 	kindSet                     // SET / RESET of a parameter
 	kindCopyOut                 // COPY … TO STDOUT
+	kindWrite                   // INSERT, UPDATE, DELETE: allowed only where the policy's writes name the table
 	kindDenied                  // anything else: writes, DDL, server files
 )
 
@@ -30,6 +32,9 @@ type analysis struct {
 	functions  []string // lower-case, last name component
 	parseErr   error
 	cols       colWalker // column references and the aliases relations are read under
+	// nestedWrite is a data-modifying statement inside another (WITH d AS
+	// (DELETE …) SELECT …); locking is FOR UPDATE/SHARE anywhere.
+	nestedWrite, locking bool
 }
 
 type stmtInfo struct {
@@ -37,6 +42,18 @@ type stmtInfo struct {
 	tag      string // parse-tree node name, e.g. "InsertStmt"
 	setParam string
 	copy     *copyInfo
+	write    *writeInfo
+}
+
+// writeInfo is what an INSERT, UPDATE or DELETE writes.
+type writeInfo struct {
+	op      string // insert, update or delete
+	rel     relRef
+	columns []string // the columns assigned (INSERT's list, UPDATE's SET, ON CONFLICT's SET)
+	// allColumns: an INSERT without a column list, which writes every column.
+	allColumns bool
+	// upsert: INSERT … ON CONFLICT DO UPDATE, which also updates.
+	upsert bool
 }
 
 type copyInfo struct {
@@ -51,6 +68,13 @@ type copyInfo struct {
 type relRef struct {
 	schema, name string
 	cte          bool // names a CTE of the statement
+	// Where the statement names the relation, for row filters: the offset
+	// of its name in the normalised text (-1 unknown), of a TABLE keyword
+	// before it (-1 none), and how it is named.
+	nloc, tableKw int
+	only          bool // ONLY t
+	alias         bool // t AS x
+	target        bool // written or copied, not read in a FROM clause
 }
 
 // analyser caches analyses by normalised text.
@@ -95,6 +119,8 @@ func parseAnalysis(sql string) *analysis {
 	}
 	an := &analysis{cols: colWalker{aliases: map[string][]relRef{}}}
 	ctes := map[string]bool{}
+	var norm []byte
+	var at []int
 	for _, raw := range tree.Stmts {
 		if raw.Stmt == nil {
 			continue
@@ -105,10 +131,23 @@ func parseAnalysis(sql string) *analysis {
 		}
 		an.stmts = append(an.stmts, si)
 		statementColumns(raw.Stmt, &an.cols)
+		targets := targetRelations(raw.Stmt)
 		walk(raw.Stmt.ProtoReflect(), func(m protoreflect.Message) {
 			switch n := m.Interface().(type) {
+			case *pg_query.InsertStmt, *pg_query.UpdateStmt, *pg_query.DeleteStmt, *pg_query.MergeStmt:
+				if !isTop(raw.Stmt, n) {
+					an.nestedWrite = true
+				}
+			case *pg_query.LockingClause:
+				an.locking = true
 			case *pg_query.RangeVar:
-				an.relations = append(an.relations, relRef{schema: n.Schemaname, name: n.Relname})
+				if norm == nil {
+					norm, at = normalisedOffsets(sql)
+				}
+				r := relRef{schema: n.Schemaname, name: n.Relname, only: !n.Inh, alias: n.Alias != nil,
+					target: targets[n], nloc: -1, tableKw: -1}
+				r.nloc, r.tableKw = nameOffsets(norm, at, int(n.Location))
+				an.relations = append(an.relations, r)
 			case *pg_query.FuncCall:
 				if k := len(n.Funcname); k > 0 {
 					an.functions = append(an.functions, strings.ToLower(n.Funcname[k-1].GetString_().GetSval()))
@@ -125,6 +164,62 @@ func parseAnalysis(sql string) *analysis {
 	}
 	an.indexLiterals(sql)
 	return an
+}
+
+// targetRelations are the relations a statement writes or copies: its
+// INSERT/UPDATE/DELETE/MERGE target or its COPY table.
+func targetRelations(n *pg_query.Node) map[*pg_query.RangeVar]bool {
+	var rv *pg_query.RangeVar
+	switch s := n.Node.(type) {
+	case *pg_query.Node_InsertStmt:
+		rv = s.InsertStmt.Relation
+	case *pg_query.Node_UpdateStmt:
+		rv = s.UpdateStmt.Relation
+	case *pg_query.Node_DeleteStmt:
+		rv = s.DeleteStmt.Relation
+	case *pg_query.Node_MergeStmt:
+		rv = s.MergeStmt.Relation
+	case *pg_query.Node_CopyStmt:
+		rv = s.CopyStmt.Relation
+	}
+	if rv == nil {
+		return nil
+	}
+	return map[*pg_query.RangeVar]bool{rv: true}
+}
+
+// isTop reports whether m is the statement n itself.
+func isTop(n *pg_query.Node, m any) bool {
+	switch s := n.Node.(type) {
+	case *pg_query.Node_InsertStmt:
+		return m == s.InsertStmt
+	case *pg_query.Node_UpdateStmt:
+		return m == s.UpdateStmt
+	case *pg_query.Node_DeleteStmt:
+		return m == s.DeleteStmt
+	case *pg_query.Node_MergeStmt:
+		return m == s.MergeStmt
+	}
+	return false
+}
+
+// nameOffsets turns a relation name's byte offset in the parsed text into
+// its offset in the normalised text, and finds a TABLE keyword just before
+// it (TABLE t is SELECT * FROM t). -1 means unknown or none.
+func nameOffsets(norm []byte, at []int, loc int) (nloc, tableKw int) {
+	i := sort.Search(len(at), func(i int) bool { return at[i] > loc }) - 1
+	if i < 0 || at[i] != loc || norm[i] == ' ' {
+		return -1, -1
+	}
+	j := i
+	if j > 0 && norm[j-1] == ' ' {
+		j--
+	}
+	const kw = "table"
+	if k := j - len(kw); k >= 0 && strings.EqualFold(string(norm[k:j]), kw) && (k == 0 || !isIdentChar(norm[k-1])) {
+		return i, k
+	}
+	return i, -1
 }
 
 // walk calls fn on every message in the tree.
@@ -150,7 +245,7 @@ func classify(n *pg_query.Node) stmtInfo {
 	si := stmtInfo{tag: tag, kind: kindDenied}
 	switch s := n.Node.(type) {
 	case *pg_query.Node_SelectStmt:
-		if !hasInto(s.SelectStmt) && !hasLocking(s.SelectStmt) {
+		if !hasInto(s.SelectStmt) {
 			si.kind = kindRead
 		}
 	case *pg_query.Node_DeclareCursorStmt:
@@ -169,6 +264,24 @@ func classify(n *pg_query.Node) stmtInfo {
 	case *pg_query.Node_VariableSetStmt:
 		si.kind = kindSet
 		si.setParam = strings.ToLower(s.VariableSetStmt.Name)
+	case *pg_query.Node_InsertStmt:
+		si.kind = kindWrite
+		ins := s.InsertStmt
+		wi := &writeInfo{op: "insert", rel: relOf(ins.Relation), allColumns: len(ins.Cols) == 0}
+		for _, c := range ins.Cols {
+			wi.columns = append(wi.columns, strings.ToLower(c.GetResTarget().GetName()))
+		}
+		if oc := ins.OnConflictClause; oc != nil && oc.Action == pg_query.OnConflictAction_ONCONFLICT_UPDATE {
+			wi.upsert = true
+			wi.columns = append(wi.columns, setColumns(oc.TargetList)...)
+		}
+		si.write = wi
+	case *pg_query.Node_UpdateStmt:
+		si.kind = kindWrite
+		si.write = &writeInfo{op: "update", rel: relOf(s.UpdateStmt.Relation), columns: setColumns(s.UpdateStmt.TargetList)}
+	case *pg_query.Node_DeleteStmt:
+		si.kind = kindWrite
+		si.write = &writeInfo{op: "delete", rel: relOf(s.DeleteStmt.Relation)}
 	case *pg_query.Node_CopyStmt:
 		si.copy = copyOf(s.CopyStmt)
 		if !s.CopyStmt.IsFrom && !s.CopyStmt.IsProgram && s.CopyStmt.Filename == "" {
@@ -178,19 +291,61 @@ func classify(n *pg_query.Node) stmtInfo {
 	return si
 }
 
+// setValues returns, for each statement of sql, the first value a SET gives
+// ("" for RESET, DEFAULT or another statement). The value can be a literal,
+// which the cached analysis does not keep, so this parses sql afresh; SET is
+// rare enough for that.
+func setValues(sql string) []string {
+	tree, err := pg_query.Parse(sql)
+	if err != nil {
+		return nil
+	}
+	out := make([]string, len(tree.Stmts))
+	for i, raw := range tree.Stmts {
+		vs := raw.Stmt.GetVariableSetStmt()
+		if vs == nil || len(vs.Args) == 0 {
+			continue
+		}
+		c := vs.Args[0].GetAConst()
+		switch {
+		case c == nil:
+			out[i] = "?"
+		case c.GetSval() != nil:
+			out[i] = c.GetSval().Sval
+		case c.GetIval() != nil:
+			out[i] = fmt.Sprint(c.GetIval().Ival)
+		case c.GetBoolval() != nil:
+			out[i] = fmt.Sprint(c.GetBoolval().Boolval)
+		default:
+			out[i] = "?"
+		}
+	}
+	return out
+}
+
+func relOf(rv *pg_query.RangeVar) relRef {
+	if rv == nil {
+		return relRef{}
+	}
+	return relRef{schema: rv.Schemaname, name: rv.Relname}
+}
+
+// setColumns are the columns a SET list assigns; (a, b) = (…) assigns each.
+func setColumns(targets []*pg_query.Node) []string {
+	var cols []string
+	for _, t := range targets {
+		if rt := t.GetResTarget(); rt != nil {
+			cols = append(cols, strings.ToLower(rt.Name))
+		}
+	}
+	return cols
+}
+
 func hasInto(s *pg_query.SelectStmt) bool {
 	if s == nil {
 		return false
 	}
 	return s.IntoClause != nil || hasInto(s.Larg) || hasInto(s.Rarg)
-}
-
-// hasLocking reports FOR UPDATE/SHARE, which takes row locks (a write).
-func hasLocking(s *pg_query.SelectStmt) bool {
-	if s == nil {
-		return false
-	}
-	return len(s.LockingClause) > 0 || hasLocking(s.Larg) || hasLocking(s.Rarg)
 }
 
 func copyOf(c *pg_query.CopyStmt) *copyInfo {

@@ -108,16 +108,8 @@ func (w *colWalker) children(ns []*pg_query.Node, role string) {
 // selectStmt gives each clause its role. Only a top-level statement's plain
 // target columns are output: a subquery's outputs feed something else.
 func (w *colWalker) selectStmt(s *pg_query.SelectStmt, role string, top bool) {
-	if s.WithClause != nil {
-		w.walk(s.WithClause.ProtoReflect(), roleDerived, false)
-	}
-	for _, f := range s.FromClause {
-		if rv := f.GetRangeVar(); rv != nil {
-			w.walk(rv.ProtoReflect(), role, false)
-			continue
-		}
-		w.child(f, roleDerived)
-	}
+	w.withClause(s.WithClause)
+	w.from(s.FromClause, role)
 	inner := role
 	if inner == roleOutput || inner == "" {
 		inner = roleExpr
@@ -147,6 +139,57 @@ func (w *colWalker) selectStmt(s *pg_query.SelectStmt, role string, top bool) {
 	}
 	if s.Rarg != nil {
 		w.selectStmt(s.Rarg, role, top)
+	}
+}
+
+func (w *colWalker) withClause(wc *pg_query.WithClause) {
+	if wc != nil {
+		w.walk(wc.ProtoReflect(), roleDerived, false)
+	}
+}
+
+func (w *colWalker) from(items []*pg_query.Node, role string) {
+	for _, f := range items {
+		if rv := f.GetRangeVar(); rv != nil {
+			w.walk(rv.ProtoReflect(), role, false)
+			continue
+		}
+		w.child(f, roleDerived)
+	}
+}
+
+// target registers the relation a statement writes, under its alias.
+func (w *colWalker) target(rv *pg_query.RangeVar) {
+	if rv != nil {
+		w.walk(rv.ProtoReflect(), roleExpr, false)
+	}
+}
+
+// assignments walks SET a = expr: the value assigned is written, so a
+// protected column in it would be copied raw (its target is checked
+// against the write rule).
+func (w *colWalker) assignments(targets []*pg_query.Node) {
+	for _, t := range targets {
+		if rt := t.GetResTarget(); rt != nil {
+			w.child(rt.Val, roleExpr)
+			w.children(rt.Indirection, roleExpr)
+		}
+	}
+}
+
+// returning walks RETURNING like a SELECT's target list: a plain column is
+// output (and transformed), anything else is an expression.
+func (w *colWalker) returning(list []*pg_query.Node) {
+	for _, t := range list {
+		rt := t.GetResTarget()
+		if rt == nil {
+			continue
+		}
+		if cr := rt.Val.GetColumnRef(); cr != nil {
+			w.colRef(cr, roleOutput)
+			continue
+		}
+		w.child(rt.Val, roleExpr)
 	}
 }
 
@@ -197,6 +240,39 @@ func statementColumns(n *pg_query.Node, w *colWalker) {
 		if sel := s.CopyStmt.Query.GetSelectStmt(); sel != nil {
 			w.selectStmt(sel, roleOutput, true)
 		}
+	case *pg_query.Node_InsertStmt:
+		ins := s.InsertStmt
+		w.withClause(ins.WithClause)
+		w.target(ins.Relation)
+		// What an INSERT … SELECT selects is written, not returned: a
+		// protected column there would be copied raw into the target.
+		if sel := ins.SelectStmt.GetSelectStmt(); sel != nil {
+			w.selectStmt(sel, roleExpr, false)
+		}
+		if oc := ins.OnConflictClause; oc != nil {
+			w.assignments(oc.TargetList)
+			w.child(oc.WhereClause, rolePred)
+			if oc.Infer != nil {
+				w.children(oc.Infer.IndexElems, roleExpr)
+				w.child(oc.Infer.WhereClause, rolePred)
+			}
+		}
+		w.returning(ins.ReturningList)
+	case *pg_query.Node_UpdateStmt:
+		up := s.UpdateStmt
+		w.withClause(up.WithClause)
+		w.target(up.Relation)
+		w.from(up.FromClause, roleOutput)
+		w.assignments(up.TargetList)
+		w.child(up.WhereClause, rolePred)
+		w.returning(up.ReturningList)
+	case *pg_query.Node_DeleteStmt:
+		del := s.DeleteStmt
+		w.withClause(del.WithClause)
+		w.target(del.Relation)
+		w.from(del.UsingClause, roleOutput)
+		w.child(del.WhereClause, rolePred)
+		w.returning(del.ReturningList)
 	default:
 		w.walk(n.ProtoReflect(), roleExpr, false)
 	}

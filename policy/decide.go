@@ -43,6 +43,10 @@ type Statement struct {
 	// Lookups are comparisons with tokens to reveal before the statement
 	// goes upstream (see Rewrite and RevealParams).
 	Lookups []Lookup
+	// RowFilters are the filtered tables the statement reads: Rewrite puts
+	// each table's filter under it.
+	RowFilters []string
+	filters    []filterEdit
 }
 
 // CopyPlan describes a COPY … TO STDOUT.
@@ -69,6 +73,47 @@ var safeParams = map[string]bool{
 	"jit": true, "work_mem": true, "enable_seqscan": true,
 }
 
+// pinnedParams are the safeParams whose value SettingRefusal checks.
+var pinnedParams = map[string]bool{"client_encoding": true, "standard_conforming_strings": true}
+
+// clientOnlyEncodings are the client encodings whose multi-byte characters
+// can end in the byte of a backslash or quote (names folded as PostgreSQL
+// folds them: lower case, letters and digits only).
+var clientOnlyEncodings = map[string]bool{
+	"sjis": true, "shiftjis": true, "mskanji": true, "win932": true, "windows932": true, "shiftjis2004": true,
+	"big5": true, "win950": true, "windows950": true, "gbk": true, "win936": true, "windows936": true, "cp936": true,
+	"uhc": true, "win949": true, "windows949": true, "gb18030": true, "johab": true,
+}
+
+// SettingRefusal says why no sandbox may give the run-time parameter name
+// the value v, or "" if that is fine as far as sandgate is concerned. It
+// pins what changes how the server reads statement text: sandgate checks a
+// statement with PostgreSQL's parser at its defaults, so a client encoding
+// whose characters can contain a quote or backslash byte, or
+// standard_conforming_strings off (backslash escapes in '…'), would let one
+// text mean one thing to sandgate and another to the server.
+func SettingRefusal(name, v string) string {
+	switch strings.ToLower(name) {
+	case "client_encoding":
+		var b strings.Builder
+		for _, c := range strings.ToLower(v) {
+			if (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') {
+				b.WriteRune(c)
+			}
+		}
+		if clientOnlyEncodings[b.String()] || v == "?" {
+			return "that encoding's characters can contain quote and backslash bytes"
+		}
+	case "standard_conforming_strings":
+		switch strings.ToLower(v) {
+		case "", "on", "true", "yes", "1":
+		default:
+			return "with it off, backslashes escape quotes in '…' strings"
+		}
+	}
+	return ""
+}
+
 // catalogSchemas are readable by every sandbox, except deniedCatalog.
 var catalogSchemas = map[string]bool{"pg_catalog": true, "information_schema": true}
 
@@ -83,10 +128,12 @@ var deniedCatalog = map[string]bool{
 	"pg_replication_slots": true, "pg_prepared_xacts": true,
 }
 
-// deniedFunctions read server files, reach other databases, run SQL given as
-// a string (which this analysis cannot see into), or change settings.
+// deniedFunctions read server files, raw pages or the WAL, reach other
+// databases, run SQL given as a string (which this analysis cannot see
+// into: ts_stat, query_to_xml), or change settings.
 var deniedFunctions = map[string]bool{
 	"pg_read_file": true, "pg_read_binary_file": true, "pg_stat_file": true, "pg_ls_dir": true,
+	"ts_stat": true, "get_raw_page": true, "heap_page_items": true, "tuple_data_split": true, "bt_page_items": true,
 	"pg_ls_logdir": true, "pg_ls_waldir": true, "pg_ls_tmpdir": true, "pg_ls_archive_statusdir": true,
 	"lo_import": true, "lo_export": true, "lo_get": true, "lo_open": true, "loread": true,
 	"lo_from_bytea": true, "lo_put": true, "dblink": true, "dblink_exec": true, "dblink_connect": true,
@@ -114,13 +161,39 @@ func (sb *Sandbox) CheckStatement(sql string) (*Statement, error) {
 			Hint: "every statement is checked with PostgreSQL's parser before it runs; fix the SQL syntax"}
 	}
 	st := &Statement{Normalised: an.normalised, Operation: an.operation}
-	for _, s := range an.stmts {
+	var setVals []string
+	for i, s := range an.stmts {
+		if s.kind == kindSet && pinnedParams[s.setParam] {
+			if setVals == nil {
+				setVals = setValues(sql)
+			}
+			v := "?"
+			if i < len(setVals) {
+				v = setVals[i]
+			}
+			if r := SettingRefusal(s.setParam, v); r != "" {
+				return st, &Denial{Code: CodeInsufficientPrivilege, Rule: "set-parameter",
+					Msg:  fmt.Sprintf("sandbox %q may not set %s to %s: %s", sb.Name, s.setParam, v, r),
+					Hint: "sandgate must read every statement exactly as the database does; use UTF8 and standard_conforming_strings = on"}
+			}
+		}
 		if err := sb.checkKind(s, st); err != nil {
 			return st, err
 		}
 	}
+	if an.nestedWrite {
+		return st, &Denial{Code: CodeInsufficientPrivilege, Rule: "statement-kind",
+			Msg:  fmt.Sprintf("sandbox %q may not write inside another statement (WITH … AS (INSERT/UPDATE/DELETE …))", sb.Name),
+			Hint: "send each write on its own, where the policy's writes section allows it"}
+	}
+	if an.locking {
+		return st, &Denial{Code: CodeInsufficientPrivilege, Rule: "statement-kind",
+			Msg:  fmt.Sprintf("sandbox %q may not lock rows (FOR UPDATE/SHARE)", sb.Name),
+			Hint: "row locks block the clinical systems' own writes; read without FOR UPDATE"}
+	}
 	for _, f := range an.functions {
-		if deniedFunctions[f] || strings.HasPrefix(f, "dblink") || strings.HasPrefix(f, "lo_") || strings.HasPrefix(f, "pg_ls_") {
+		if deniedFunctions[f] || strings.HasPrefix(f, "dblink") || strings.HasPrefix(f, "lo_") || strings.HasPrefix(f, "pg_ls_") ||
+			strings.HasPrefix(f, "pg_logical_slot_") || strings.HasPrefix(f, "pg_get_wal_") {
 			return st, &Denial{Code: CodeInsufficientPrivilege, Rule: "function",
 				Msg:  fmt.Sprintf("function %s is not allowed in sandbox %q", f, sb.Name),
 				Hint: "it reads server files, other databases or settings, or runs SQL sandgate cannot check"}
@@ -143,6 +216,9 @@ func (sb *Sandbox) CheckStatement(sql string) (*Statement, error) {
 		}
 	}
 	if err := sb.checkColumns(an, read, st); err != nil {
+		return st, err
+	}
+	if err := sb.rowFilters(an, st); err != nil {
 		return st, err
 	}
 	if st.Copy != nil && st.Copy.Table != "" {
@@ -169,6 +245,11 @@ func (sb *Sandbox) checkKind(s stmtInfo, st *Statement) error {
 		return &Denial{Code: CodeInsufficientPrivilege, Rule: "set-parameter",
 			Msg:  fmt.Sprintf("sandbox %q may not change the setting %s", sb.Name, s.setParam),
 			Hint: "it can change what data a statement reaches; ask the gateway's operators if you need it"}
+	case kindWrite:
+		// Server error text about a written row ("Failing row contains …")
+		// shows every column of it, protected or not.
+		st.Strict = true
+		return sb.checkWrite(s.write)
 	case kindCopyOut:
 		cp := &CopyPlan{Format: s.copy.format, Columns: s.copy.columns, Header: s.copy.header, Custom: s.copy.custom}
 		if s.copy.hasRel {

@@ -26,22 +26,47 @@ func (st *Statement) addLookups(ref colRef, et *engineTransform) error {
 	return nil
 }
 
-// Rewrite replaces every token literal a Lookup names in sql (the text this
-// Statement was checked for) by its value. Without literal lookups it
-// returns sql unchanged.
-func (st *Statement) Rewrite(sql string) (string, error) {
-	var lits []Lookup
+// NeedsRewrite reports whether the statement must be rewritten (Rewrite)
+// before it goes upstream: it compares token literals or reads a table with
+// a row filter.
+func (st *Statement) NeedsRewrite() bool {
+	if len(st.filters) > 0 {
+		return true
+	}
 	for _, l := range st.Lookups {
 		if l.Literal >= 0 {
-			lits = append(lits, l)
+			return true
 		}
 	}
-	if len(lits) == 0 {
-		return sql, nil
-	}
-	spans := literalSpans(sql)
-	sort.Slice(lits, func(i, j int) bool { return lits[i].Literal > lits[j].Literal })
-	for _, l := range lits {
+	return false
+}
+
+// Rewrite returns sql (the text this Statement was checked for) as it must
+// go upstream: every token literal a Lookup names replaced by its value, and
+// every filtered table replaced by its row filter's subquery. Without either
+// it returns sql unchanged.
+func (st *Statement) Rewrite(sql string) (string, error) { return st.rewrite(sql, true) }
+
+// Upstream is Rewrite without revealing tokens: the statement as it goes
+// upstream, for people to read (policy explain).
+func (st *Statement) Upstream(sql string) (string, error) { return st.rewrite(sql, false) }
+
+// splice replaces sql[start:end] by text.
+type splice struct {
+	start, end int
+	text       string
+}
+
+func (st *Statement) rewrite(sql string, reveal bool) (string, error) {
+	var edits []splice
+	var spans [][2]int
+	for _, l := range st.Lookups {
+		if l.Literal < 0 {
+			continue
+		}
+		if spans == nil {
+			spans = literalSpans(sql)
+		}
 		if l.Literal >= len(spans) {
 			return "", errLookupShape
 		}
@@ -50,14 +75,86 @@ func (st *Statement) Rewrite(sql string) (string, error) {
 		if !ok {
 			return "", errLookupShape
 		}
-		v, err := l.reveal([]byte(tok))
-		if err != nil {
-			return "", err
+		text := sql[sp[0]:sp[1]]
+		if reveal {
+			v, err := l.reveal([]byte(tok))
+			if err != nil {
+				return "", err
+			}
+			text = quoteLiteral(string(v))
 		}
-		sql = sql[:sp[0]] + quoteLiteral(string(v)) + sql[sp[1]:]
+		edits = append(edits, splice{sp[0], sp[1], text})
 	}
-	return sql, nil
+	if len(st.filters) > 0 {
+		_, at := normalisedOffsets(sql)
+		for _, f := range st.filters {
+			start, ok := rawOffset(at, f.nloc)
+			end := -1
+			if ok {
+				end = nameEnd(sql, start)
+			}
+			if f.tableKw >= 0 {
+				start, ok = rawOffset(at, f.tableKw)
+				ok = ok && len(sql) >= start+5 && strings.EqualFold(sql[start:start+5], "table")
+			}
+			if !ok || end < 0 {
+				return "", errFilterShape
+			}
+			edits = append(edits, splice{start, end, f.text})
+		}
+	}
+	if len(edits) == 0 {
+		return sql, nil
+	}
+	sort.Slice(edits, func(i, j int) bool { return edits[i].start < edits[j].start })
+	var b strings.Builder
+	b.Grow(len(sql) + 64*len(edits))
+	prev := 0
+	for _, e := range edits {
+		if e.start < prev || e.end < e.start {
+			return "", errFilterShape // overlapping edits: refuse rather than guess
+		}
+		b.WriteString(sql[prev:e.start])
+		b.WriteString(e.text)
+		prev = e.end
+	}
+	b.WriteString(sql[prev:])
+	return b.String(), nil
 }
+
+// nameEnd returns the end of the possibly qualified name (a, a.b, "A".b)
+// that starts at i, or -1 if none does.
+func nameEnd(sql string, i int) int {
+	end := -1
+	for {
+		switch {
+		case i < len(sql) && sql[i] == '"':
+			i = skipQuotedIdent(sql, i)
+		case i < len(sql) && isIdentChar(sql[i]) && !isDigit(sql[i]):
+			for i < len(sql) && isIdentChar(sql[i]) {
+				i++
+			}
+		default:
+			return -1
+		}
+		end = i
+		j := i
+		for j < len(sql) && (sql[j] == ' ' || sql[j] == '\t' || sql[j] == '\n' || sql[j] == '\r') {
+			j++
+		}
+		if j >= len(sql) || sql[j] != '.' {
+			return end
+		}
+		j++
+		for j < len(sql) && (sql[j] == ' ' || sql[j] == '\t' || sql[j] == '\n' || sql[j] == '\r') {
+			j++
+		}
+		i = j
+	}
+}
+
+var errFilterShape = &Denial{Code: CodeFeatureNotSupported, Rule: "row-filter",
+	Msg: "sandgate could not place a row filter in this statement", Hint: "write the table name plainly (schema.table or table), without comments inside it"}
 
 var errLookupShape = &Denial{Code: CodeInsufficientPrivilege, Rule: "token-lookup",
 	Msg: "a token compared with a tokenised column must be a plain quoted string", Hint: "write it as 'tok_…'"}

@@ -12,31 +12,54 @@ package policy
 // Identifiers, quoted identifiers, keywords, operators and $n parameters are
 // kept exactly; keyword case is kept too (a cache key, not a canonical form).
 func Normalise(dst []byte, sql string) []byte {
-	return normalise(dst, sql, nil)
+	return normalise(dst, sql, nil, nil)
 }
 
 // literalSpans returns the byte ranges of sql's literals, in order: the
 // same literals Normalise replaces.
 func literalSpans(sql string) [][2]int {
 	var spans [][2]int
-	normalise(nil, sql, &spans)
+	normalise(nil, sql, &spans, nil)
 	return spans
 }
 
-func normalise(dst []byte, sql string, spans *[][2]int) []byte {
+// normalisedOffsets returns sql's normalised form and, for each of its
+// bytes, the offset in sql it stands for (a literal's placeholder stands for
+// the literal's first byte, a folded space for the byte after it).
+func normalisedOffsets(sql string) ([]byte, []int) {
+	var at []int
+	return normalise(nil, sql, nil, &at), at
+}
+
+// rawOffset maps an offset in sql's normalised form back to sql: the
+// inverse of normalisedOffsets for bytes that are kept.
+func rawOffset(at []int, norm int) (int, bool) {
+	if norm < 0 || norm >= len(at) {
+		return 0, false
+	}
+	return at[norm], true
+}
+
+func normalise(dst []byte, sql string, spans *[][2]int, rawAt *[]int) []byte {
 	space := false
-	emit := func(c byte) {
+	emitAt := func(c byte, at int) {
 		if space && len(dst) > 0 {
 			dst = append(dst, ' ')
+			if rawAt != nil {
+				*rawAt = append(*rawAt, at)
+			}
 		}
 		space = false
 		dst = append(dst, c)
+		if rawAt != nil {
+			*rawAt = append(*rawAt, at)
+		}
 	}
 	lit := func(start, end int) {
 		if spans != nil {
 			*spans = append(*spans, [2]int{start, end})
 		}
-		emit(0)
+		emitAt(0, start)
 	}
 	for i := 0; i < len(sql); {
 		c := sql[i]
@@ -68,7 +91,7 @@ func normalise(dst []byte, sql string, spans *[][2]int) []byte {
 		case c == '"':
 			j := skipQuotedIdent(sql, i)
 			for k := i; k < j; k++ {
-				emit(sql[k])
+				emitAt(sql[k], k)
 			}
 			i = j
 		case c == '$':
@@ -77,13 +100,13 @@ func normalise(dst []byte, sql string, spans *[][2]int) []byte {
 				lit(start, i)
 				continue
 			}
-			emit(c)
+			emitAt(c, i)
 			i++
 		case isDigit(c) && !identBefore(sql, i), c == '.' && i+1 < len(sql) && isDigit(sql[i+1]) && !identBefore(sql, i):
 			i = skipNumber(sql, i)
 			lit(start, i)
 		default:
-			emit(c)
+			emitAt(c, i)
 			i++
 		}
 	}

@@ -133,3 +133,15 @@ func (sb *Sandbox) Tables() map[string][]string {
 	}
 	return out
 }
+
+// RowFilters maps each filtered table (schema.table) to the subquery that
+// stands for it in statements, for checks against a real database.
+func (sb *Sandbox) RowFilters() map[string]string {
+	out := map[string]string{}
+	for rn, t := range sb.tables {
+		if t.filter != "" {
+			out[rn.String()] = t.filter
+		}
+	}
+	return out
+}

@@ -101,7 +101,9 @@ func (r relName) String() string { return r.schema + "." + r.name }
 type table struct {
 	name      relName
 	columns   map[string]columnRule
-	protected bool // some column is not Allow
+	protected bool     // some column is not Allow
+	filter    string   // the row filter's subquery, or empty
+	writes    []string // insert, update, delete: what the sandbox may write
 }
 
 // columnRule is one column's compiled rule.
@@ -148,6 +150,8 @@ type sandboxYAML struct {
 	LinkGroup        string                         `yaml:"link_group"`
 	MaxConnections   int                            `yaml:"max_connections"`
 	Tables           map[string]map[string]ruleYAML `yaml:"tables"`
+	RowFilters       map[string]string              `yaml:"row_filters"`
+	Writes           map[string][]string            `yaml:"writes"`
 	Egress           *Egress                        `yaml:"egress"`
 	Source           *DataSource                    `yaml:"source"`
 	HTTPSources      []HTTPSource                   `yaml:"http_sources"`
@@ -412,6 +416,7 @@ func compileSandbox(opts Options, sy sandboxYAML, node *yaml.Node, at posErr) (*
 		errs = append(errs, checkSubjects(t, tn, at)...)
 		sb.tables[rn] = t
 	}
+	errs = append(errs, compileRowsAndWrites(sb, sy, node, at)...)
 	if len(errs) > 0 {
 		return nil, errs
 	}

@@ -22,7 +22,7 @@ func TestDemo(t *testing.T) {
 		"LS1",                        // the generalised postcode
 		"rule: protected-column-use", // a condition on a protected column
 		"rule: column-deny",          // family_name
-		"rule: statement-kind",       // DELETE
+		"rule: write",                // DELETE
 		"Connect yourself",
 	} {
 		if !strings.Contains(got, want) {

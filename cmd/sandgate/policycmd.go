@@ -17,7 +17,8 @@ import (
 const policyUsage = `Usage:
   sandgate policy check [-dsn DSN] FILE…
       Check policy files: every problem with file:line:column and what to do.
-      With -dsn, also check that every named table and column exists.
+      With -dsn, also check that every named table and column exists and
+      that every row filter runs.
   sandgate policy explain -sandbox S -policy FILE [-policy FILE…] [-dsn DSN] "SQL"
       Say what sandgate would do with a statement, and why: the decision and,
       with -dsn (to describe the result), the rule behind each output column.`
@@ -117,6 +118,12 @@ func checkAgainstDatabase(ctx context.Context, set *policy.Set, dsn string) erro
 				}
 			}
 		}
+		for t, sub := range sb.RowFilters() {
+			// Preparing plans the filter without running it.
+			if _, err := conn.PgConn().Prepare(ctx, "", "SELECT 1 FROM "+sub+" AS f", nil); err != nil {
+				errs = append(errs, fmt.Errorf("sandbox %q: the row filter of %s does not run on this database: %w", name, t, err))
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -159,7 +166,21 @@ func policyExplain(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "decision: allow (statement)\nstatement as sent upstream: %s\nrelations: %s\n", sql, strings.Join(st.Relations, ", "))
+	upstream, err := st.Upstream(sql)
+	if errors.As(err, &d) {
+		fmt.Fprintf(stdout, "decision: deny (rule %s, SQLSTATE %s)\nwhy:      %s\nnext:     %s\n", d.Rule, d.Code, d.Msg, d.Hint)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "decision: allow (statement)\nstatement as sent upstream: %s\nrelations: %s\n", upstream, strings.Join(st.Relations, ", "))
+	if len(st.RowFilters) > 0 {
+		fmt.Fprintf(stdout, "row filters: %s (each is read through its filter's subquery)\n", strings.Join(st.RowFilters, ", "))
+	}
+	if len(st.Lookups) > 0 {
+		fmt.Fprintln(stdout, "lookups: each token compared with a tokenised column is replaced by its real value before the statement goes upstream")
+	}
 	if st.Strict {
 		fmt.Fprintln(stdout, "note: reads protected columns: computed result columns are refused, server error text is withheld")
 	}
@@ -167,7 +188,7 @@ func policyExplain(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stdout, "columns: (give -dsn to describe the result and show each column's rule)")
 		return nil
 	}
-	return explainColumns(ctx, stdout, sb, st, sql, *dsn)
+	return explainColumns(ctx, stdout, sb, st, upstream, *dsn)
 }
 
 // explainColumns describes the statement upstream and plans its columns.

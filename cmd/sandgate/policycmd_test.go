@@ -42,6 +42,27 @@ func TestPolicyCheckAndExplain(t *testing.T) {
 		t.Fatalf("check -dsn: got %v", err)
 	}
 
+	// A row filter must run on the database.
+	filtered := func(cond string) string {
+		p := filepath.Join(t.TempDir(), "f.yaml")
+		os.WriteFile(p, bytes.Replace(policy, []byte("    # HTTP egress"), []byte("    row_filters:\n      public.patients: \""+cond+"\"\n    # HTTP egress"), 1), 0o600)
+		return p
+	}
+	err = policyCmd(ctx, []string{"check", "-dsn", dsn, filtered("no_such_column = 1")}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "the row filter of public.patients does not run on this database") {
+		t.Fatalf("check -dsn of a broken row filter: got %v", err)
+	}
+	good := filtered("sex = 'F'")
+	if err := policyCmd(ctx, []string{"check", "-dsn", dsn, good}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("check -dsn of a good row filter: %v", err)
+	}
+	var b bytes.Buffer
+	if err := policyCmd(ctx, []string{"explain", "-sandbox", "diabetes_dash", "-policy", good, "-dsn", dsn, "select count(*) from patients"}, &b, io.Discard); err != nil ||
+		!strings.Contains(b.String(), "statement as sent upstream: select count(*) from (SELECT * FROM public.patients WHERE sex = 'F' OFFSET 0) AS \"patients\"") ||
+		!strings.Contains(b.String(), "row filters: public.patients") {
+		t.Fatalf("explain with a row filter: %v\n%s", err, b.String())
+	}
+
 	explain := func(sql string) string {
 		var b bytes.Buffer
 		if err := policyCmd(ctx, []string{"explain", "-sandbox", "diabetes_dash", "-policy", "../../configs/demo-policy.yaml", "-dsn", dsn, sql}, &b, io.Discard); err != nil {
@@ -58,7 +79,7 @@ func TestPolicyCheckAndExplain(t *testing.T) {
 	if got := explain("select family_name from patients"); !strings.Contains(got, "decision: deny (rule column-deny)") {
 		t.Errorf("explain of a denied column: %q", got)
 	}
-	if got := explain("delete from patients"); !strings.Contains(got, "decision: deny (rule statement-kind") {
+	if got := explain("delete from patients"); !strings.Contains(got, "decision: deny (rule write") {
 		t.Errorf("explain of a write: %q", got)
 	}
 }

@@ -184,7 +184,7 @@ func (c *clientPump) onQuery(body []byte) error {
 		return nil
 	}
 	p := &pending{kind: 'Q', stmt: st, rec: c.record(start, decide, st, nil)}
-	if len(st.Lookups) == 0 {
+	if !st.NeedsRewrite() {
 		c.q.push(p)
 		c.out = appendMsg(c.out, 'Q', body)
 		return nil
@@ -221,7 +221,7 @@ func (c *clientPump) onParse(body []byte) error {
 	if err := c.rememberLookups(st); err != nil {
 		return err
 	}
-	if len(st.Lookups) == 0 {
+	if !st.NeedsRewrite() {
 		c.q.push(p)
 		c.out = appendMsg(c.out, 'P', body)
 	} else {

@@ -55,6 +55,7 @@ const (
 	codeInvalidAuthorization = "28000"
 	codeAdminShutdown        = "57P01"
 	codeInternal             = "XX000"
+	codeInvalidParameter     = "22023"
 )
 
 func (s *session) run(ctx context.Context) {
@@ -268,6 +269,15 @@ var passedParams = []string{"client_encoding", "DateStyle", "TimeZone", "Interva
 // attach takes an upstream connection, applies the client's parameters and
 // completes the client's start-up.
 func (s *session) attach(ctx context.Context, be *pgproto3.Backend) error {
+	for _, name := range passedParams {
+		if v, ok := lookupFold(s.params, name); ok {
+			if r := policy.SettingRefusal(name, v); r != "" {
+				s.fatal(be, codeInvalidParameter, fmt.Sprintf("sandgate does not accept %s = %s: %s", name, v, r),
+					"connect with client_encoding UTF8 (PGCLIENTENCODING=UTF8)")
+				return fmt.Errorf("start-up parameter %s refused", name)
+			}
+		}
+	}
 	dctx, cancel := context.WithTimeout(ctx, s.srv.cfg.StartupTimeout)
 	defer cancel()
 	up, reused, err := s.srv.pool.get(dctx, poolKey{s.sandbox.Name, s.database}, "sandgate/"+s.sandbox.Name)

@@ -69,9 +69,11 @@ INSERT INTO patients VALUES
  (3, NULL, NULL, 'Raman', '1990-07-23', 'tab	and\nnewline');
 CREATE TABLE wards (ward_id int, name text);
 INSERT INTO wards VALUES (1, 'Aire'), (2, 'Calder');
+CREATE TABLE notes (note_id int PRIMARY KEY, patient_id int, body text NOT NULL, author text);
 CREATE TABLE secrets (x text);
 INSERT INTO secrets VALUES ('top secret');
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO sandgate;
+GRANT INSERT, UPDATE, DELETE ON notes TO sandgate;
 `, secretNHS, secretMRN, secretFamily))
 }
 
@@ -113,6 +115,18 @@ func testPolicy(t testing.TB) *policy.Set {
       wards: {ward_id: allow, name: allow}
 `, name, v.String())
 	}
+	// early_years sees only patients born before 1980, and keeps notes.
+	fmt.Fprintf(&b, `  - name: early_years
+    database: clinic
+    password_verifier: %q
+    tables:
+      public.patients: {patient_id: allow, nhs_number: hash, family_name: deny, dob: allow, note: allow}
+      notes: {note_id: allow, patient_id: allow, body: allow, author: deny}
+    row_filters:
+      public.patients: "dob < '1980-01-01'"
+    writes:
+      notes: [insert, update, delete]
+`, v.String())
 	// clinician sees patients through the Tink transforms.
 	fmt.Fprintf(&b, `  - name: clinician
     database: clinic

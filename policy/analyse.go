@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
-	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // stmtKind classifies a statement for the coarse interim checks.
@@ -132,8 +131,8 @@ func parseAnalysis(sql string) *analysis {
 		an.stmts = append(an.stmts, si)
 		statementColumns(raw.Stmt, &an.cols)
 		targets := targetRelations(raw.Stmt)
-		walk(raw.Stmt.ProtoReflect(), func(m protoreflect.Message) {
-			switch n := m.Interface().(type) {
+		walk(raw.Stmt, func(m any) {
+			switch n := m.(type) {
 			case *pg_query.InsertStmt, *pg_query.UpdateStmt, *pg_query.DeleteStmt, *pg_query.MergeStmt:
 				if !isTop(raw.Stmt, n) {
 					an.nestedWrite = true
@@ -222,21 +221,26 @@ func nameOffsets(norm []byte, at []int, loc int) (nloc, tableKw int) {
 	return i, -1
 }
 
-// walk calls fn on every message in the tree.
-func walk(m protoreflect.Message, fn func(protoreflect.Message)) {
-	fn(m)
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		switch {
-		case fd.IsList() && fd.Message() != nil:
-			l := v.List()
-			for i := 0; i < l.Len(); i++ {
-				walk(l.Get(i).Message(), fn)
-			}
-		case fd.Message() != nil && !fd.IsMap():
-			walk(v.Message(), fn)
+// visitor is called by eachChild (walk_gen.go) for each child message.
+type visitor interface{ visit(m any) }
+
+type fnWalker struct{ fn func(any) }
+
+func (w *fnWalker) visit(m any) {
+	w.fn(m)
+	eachChild(m, w)
+}
+
+// walk calls fn on m and on every message inside it, Nodes unwrapped. The
+// walk is generated from pg_query's message types (TestWalkGenerated), so
+// it reaches every node of any statement.
+func walk(m any, fn func(any)) {
+	if n, ok := m.(*pg_query.Node); ok {
+		if m = unwrap(n); m == nil {
+			return
 		}
-		return true
-	})
+	}
+	(&fnWalker{fn}).visit(m)
 }
 
 func classify(n *pg_query.Node) stmtInfo {

@@ -2,7 +2,6 @@ package policy
 
 import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
-	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Roles a column reference plays in a statement.
@@ -39,10 +38,16 @@ type lookupArg struct {
 type colWalker struct {
 	refs    []colRef
 	aliases map[string][]relRef
+	role    string // the role of a generic descent in progress
 }
 
-func (w *colWalker) walk(m protoreflect.Message, role string, top bool) {
-	switch v := m.Interface().(type) {
+func (w *colWalker) walk(m any, role string, top bool) {
+	if n, ok := m.(*pg_query.Node); ok {
+		if m = unwrap(n); m == nil {
+			return
+		}
+	}
+	switch v := m.(type) {
 	case *pg_query.SelectStmt:
 		w.selectStmt(v, role, top)
 		return
@@ -79,23 +84,19 @@ func (w *colWalker) walk(m protoreflect.Message, role string, top bool) {
 		w.child(v.Ctequery, roleDerived)
 		return
 	}
-	m.Range(func(fd protoreflect.FieldDescriptor, val protoreflect.Value) bool {
-		switch {
-		case fd.IsList() && fd.Message() != nil:
-			l := val.List()
-			for i := 0; i < l.Len(); i++ {
-				w.walk(l.Get(i).Message(), role, false)
-			}
-		case fd.Message() != nil && !fd.IsMap():
-			w.walk(val.Message(), role, false)
-		}
-		return true
-	})
+	saved := w.role
+	w.role = role
+	eachChild(m, w)
+	w.role = saved
 }
+
+// visit is eachChild's call back for a generic descent: each child gets the
+// role of the node it is in (w.role, restored as the walk unwinds).
+func (w *colWalker) visit(m any) { w.walk(m, w.role, false) }
 
 func (w *colWalker) child(n *pg_query.Node, role string) {
 	if n != nil {
-		w.walk(n.ProtoReflect(), role, false)
+		w.walk(n, role, false)
 	}
 }
 
@@ -144,14 +145,14 @@ func (w *colWalker) selectStmt(s *pg_query.SelectStmt, role string, top bool) {
 
 func (w *colWalker) withClause(wc *pg_query.WithClause) {
 	if wc != nil {
-		w.walk(wc.ProtoReflect(), roleDerived, false)
+		w.walk(wc, roleDerived, false)
 	}
 }
 
 func (w *colWalker) from(items []*pg_query.Node, role string) {
 	for _, f := range items {
 		if rv := f.GetRangeVar(); rv != nil {
-			w.walk(rv.ProtoReflect(), role, false)
+			w.walk(rv, role, false)
 			continue
 		}
 		w.child(f, roleDerived)
@@ -161,7 +162,7 @@ func (w *colWalker) from(items []*pg_query.Node, role string) {
 // target registers the relation a statement writes, under its alias.
 func (w *colWalker) target(rv *pg_query.RangeVar) {
 	if rv != nil {
-		w.walk(rv.ProtoReflect(), roleExpr, false)
+		w.walk(rv, roleExpr, false)
 	}
 }
 
@@ -274,7 +275,7 @@ func statementColumns(n *pg_query.Node, w *colWalker) {
 		w.child(del.WhereClause, rolePred)
 		w.returning(del.ReturningList)
 	default:
-		w.walk(n.ProtoReflect(), roleExpr, false)
+		w.walk(n, roleExpr, false)
 	}
 }
 

@@ -249,6 +249,9 @@ func (sb *Sandbox) checkKind(s stmtInfo, st *Statement) error {
 		// Server error text about a written row ("Failing row contains …")
 		// shows every column of it, protected or not.
 		st.Strict = true
+		if rn := sb.resolve(s.write.rel).String(); !slices.Contains(st.Relations, rn) {
+			st.Relations = append(st.Relations, rn) // for the audit record, even when refused
+		}
 		return sb.checkWrite(s.write)
 	case kindCopyOut:
 		cp := &CopyPlan{Format: s.copy.format, Columns: s.copy.columns, Header: s.copy.header, Custom: s.copy.custom}

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
-	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 func rowsSandbox(t testing.TB) *Sandbox {
@@ -233,8 +232,8 @@ func patientsReads(sql string) int {
 	}
 	n := 0
 	for _, s := range tree.Stmts {
-		walk(s.Stmt.ProtoReflect(), func(m protoreflect.Message) {
-			if rv, ok := m.Interface().(*pg_query.RangeVar); ok && rv.Relname == "patients" {
+		walk(s.Stmt, func(m any) {
+			if rv, ok := m.(*pg_query.RangeVar); ok && rv.Relname == "patients" {
 				n++
 			}
 		})

@@ -86,7 +86,7 @@ func TestSpansAndAudit(t *testing.T) {
 		t.Fatal("a protected value reached the audit log")
 	}
 	for _, want := range []string{`"decision":"transform"`, `"transform":"hash"`, `"rules":["column-deny"]`,
-		`"rules":["statement-kind"]`, `"kind":"session"`} {
+		`"rules":["write"],"relations":["public.patients"]`, `"kind":"session"`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("audit log lacks %s:\n%s", want, text)
 		}

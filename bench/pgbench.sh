@@ -18,7 +18,7 @@ SCALE="${SCALE:-10}"
 CLIENTS="${CLIENTS:-8}"
 THREADS="${THREADS:-2}"
 NWORK=5
-MAX_SECONDS="${MAX_SECONDS:-$((NWORK * 4 * ROUNDS * (DURATION + 20) + 900))}"
+MAX_SECONDS="${MAX_SECONDS:-$((NWORK * 5 * ROUNDS * (DURATION + 20) + 900))}"
 
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -44,6 +44,11 @@ if [ ! -x "$SANDGATE_BIN" ]; then
   go build -o bin/sandgate ./cmd/sandgate
   SANDGATE_BIN="$ROOT/bin/sandgate"
 fi
+# The same gateway built to apply no policy at all (-tags sandgate_unchecked),
+# to measure what the policy costs. Benchmarks only.
+UNCHECKED_BIN="$ROOT/bin/sandgate-unchecked"
+log "building bin/sandgate-unchecked (no policy: benchmark only)"
+go build -tags sandgate_unchecked -o "$UNCHECKED_BIN" ./cmd/sandgate || die "build the unchecked gateway"
 CLK_TCK="$(getconf CLK_TCK)"
 
 # PostgreSQL and pgbouncer refuse to run as root: run them as `postgres`.
@@ -132,6 +137,7 @@ psql_su() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -h "$TMP" -p "$PGPORT" -U postgres 
 PGPORT="$(free_port)"
 SG_PORT="$(free_port)"
 SGO_PORT="$(free_port)"
+SGU_PORT="$(free_port)"
 PGB_PORT="$(free_port)"
 UP_PW="$(randpw)"     # sandgate's upstream role
 BENCH_PW="$(randpw)"  # bencher: PostgreSQL role and sandgate sandbox
@@ -237,6 +243,13 @@ SGO_PID=$!
 PIDS+=("$SGO_PID")
 wait_port "$SGO_PORT" "$SGO_PID" sandgate-observed || { cat "$TMP/observed.log" >&2; exit 1; }
 
+sed -e "s/^listen: .*/listen: 127.0.0.1:$SGU_PORT/" -e "s/^data_dir: .*/data_dir: data-unchecked/" "$TMP/sg/sandgate.yaml" >"$TMP/sg/unchecked.yaml"
+log "starting sandgate without policy (unchecked build) on 127.0.0.1:$SGU_PORT"
+SANDGATE_UPSTREAM_PASSWORD="$UP_PW" "$UNCHECKED_BIN" serve -config "$TMP/sg/unchecked.yaml" >"$TMP/unchecked.log" 2>&1 &
+SGU_PID=$!
+PIDS+=("$SGU_PID")
+wait_port "$SGU_PORT" "$SGU_PID" sandgate-unchecked || { cat "$TMP/unchecked.log" >&2; exit 1; }
+
 # ---- pgbouncer -----------------------------------------------------------------
 # auth_file holds bencher's SCRAM verifier copied from pg_authid: clients do
 # SCRAM with pgbouncer, which then logs in upstream with the client's keys.
@@ -285,9 +298,9 @@ if [ -n "${ONLY:-}" ]; then
   done
   W_NAME=("${keep_n[@]}") W_ARGS=("${keep_a[@]}")
 fi
-TARGETS=(direct sandgate observed pgbouncer)
-declare -A PORT=([direct]="$PGPORT" [sandgate]="$SG_PORT" [observed]="$SGO_PORT" [pgbouncer]="$PGB_PORT")
-declare -A PROXY_PID=([sandgate]="$SG_PID" [observed]="$SGO_PID" [pgbouncer]="$PGB_PID")
+TARGETS=(direct sandgate observed pgbouncer unchecked)
+declare -A PORT=([direct]="$PGPORT" [sandgate]="$SG_PORT" [observed]="$SGO_PORT" [pgbouncer]="$PGB_PORT" [unchecked]="$SGU_PORT")
+declare -A PROXY_PID=([sandgate]="$SG_PID" [observed]="$SGO_PID" [pgbouncer]="$PGB_PID" [unchecked]="$SGU_PID")
 declare -A TPS=() USPT=() FAILED=()
 FAILURES="$TMP/failures.txt"
 : >"$FAILURES"
@@ -360,9 +373,9 @@ echo
 echo "pgbench: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'), $("$PGBOUNCER" --version | head -n1),"
 echo "scale $SCALE, -c $CLIENTS -j $THREADS, ROUNDS=$ROUNDS, DURATION=${DURATION}s, median TPS, SCRAM on every connection, runs took ${ELAPSED}s"
 echo "load average before runs: $LOAD_START, after: $LOAD_END"
-printf '%-20s %8s %8s %8s %9s %9s %6s %6s %8s %8s %8s\n' workload direct sandgate sg+obs pgbouncer sg/direct sg/pgb obs/sg "sg µs/tx" "obs µs/tx" "pgb µs/tx"
+printf '%-20s %8s %8s %8s %9s %9s %9s %6s %6s %8s %8s %8s %8s\n' workload direct sandgate sg+obs pgbouncer unchecked sg/direct sg/pgb obs/sg sg/unchk "sg µs/tx" "obs µs/tx" "pgb µs/tx"
 for ((w = 0; w < ${#W_NAME[@]}; w++)); do
-  d="$(cell "$w" direct)"; s="$(cell "$w" sandgate)"; o="$(cell "$w" observed)"; p="$(cell "$w" pgbouncer)"
+  d="$(cell "$w" direct)"; s="$(cell "$w" sandgate)"; o="$(cell "$w" observed)"; p="$(cell "$w" pgbouncer)"; u="$(cell "$w" unchecked)"
   su="-"; pu="-"; ou="-"
   # shellcheck disable=SC2086
   [ -z "${FAILED["$w|observed"]:-}" ] && ou="$(median ${USPT["$w|observed"]})"
@@ -371,9 +384,10 @@ for ((w = 0; w < ${#W_NAME[@]}; w++)); do
   # shellcheck disable=SC2086
   [ -z "${FAILED["$w|pgbouncer"]:-}" ] && pu="$(median ${USPT["$w|pgbouncer"]})"
   fmt() { case "$1" in ERR | - | nan) echo "$1" ;; *) printf '%.0f' "$1" ;; esac; }
-  printf '%-20s %8s %8s %8s %9s %9s %6s %6s %8s %8s %8s\n' "${W_NAME[$w]}" "$(fmt "$d")" "$(fmt "$s")" "$(fmt "$o")" "$(fmt "$p")" \
-    "$(ratio "$s" "$d")" "$(ratio "$s" "$p")" "$(ratio "$o" "$s")" "$su" "$ou" "$pu"
+  printf '%-20s %8s %8s %8s %9s %9s %9s %6s %6s %8s %8s %8s %8s\n' "${W_NAME[$w]}" "$(fmt "$d")" "$(fmt "$s")" "$(fmt "$o")" "$(fmt "$p")" "$(fmt "$u")" \
+    "$(ratio "$s" "$d")" "$(ratio "$s" "$p")" "$(ratio "$o" "$s")" "$(ratio "$s" "$u")" "$su" "$ou" "$pu"
 done
+echo "(unchecked: the same gateway built with -tags sandgate_unchecked, applying no policy; sg/unchk is what the policy costs)"
 echo "(µs/tx: CPU time of the proxy process, utime+stime from /proc, per pgbench transaction; median of runs)"
 
 if [ -s "$FAILURES" ]; then

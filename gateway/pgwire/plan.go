@@ -24,12 +24,18 @@ type resultPlan struct {
 
 const textOID = 25
 
+// uncheckedPlan relays every column as it is (see unchecked_off.go).
+var uncheckedPlan = &resultPlan{}
+
 // planFor returns the plan of a RowDescription for statement st, from the
 // session's cache when the same description was planned before.
 func (p *serverPump) planFor(body []byte, st *policy.Statement) (*resultPlan, error) {
 	strict := 0
 	if st != nil && st.Strict {
 		strict = 1
+	}
+	if unchecked {
+		return uncheckedPlan, nil
 	}
 	if rp := p.plans[strict][string(body)]; rp != nil {
 		return rp, nil

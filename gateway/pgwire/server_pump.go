@@ -442,6 +442,10 @@ func (p *serverPump) onDataRow(body []byte) error {
 	}
 	p.rows++
 	p.countRow()
+	if unchecked {
+		p.out = appendMsg(p.out, 'D', body)
+		return nil
+	}
 	if p.cur == nil {
 		if front := p.q.front(); front != nil && front.kind == 'E' {
 			pt := p.portals[front.name]

@@ -30,7 +30,8 @@ type analysis struct {
 	relations  []relRef
 	functions  []string // lower-case, last name component
 	parseErr   error
-	cols       colWalker // column references and the aliases relations are read under
+	cols       colWalker       // column references and the aliases relations are read under
+	ctes       map[string]bool // names the statement's WITH clauses define
 	// nestedWrite is a data-modifying statement inside another (WITH d AS
 	// (DELETE …) SELECT …); locking is FOR UPDATE/SHARE anywhere.
 	nestedWrite, locking bool
@@ -112,7 +113,7 @@ func (a *analyser) analyse(sql string) *analysis {
 }
 
 func parseAnalysis(sql string) *analysis {
-	tree, err := pg_query.Parse(sql)
+	tree, err := parse(sql)
 	if err != nil {
 		return &analysis{parseErr: err}
 	}
@@ -161,6 +162,7 @@ func parseAnalysis(sql string) *analysis {
 			an.relations[i].cte = true
 		}
 	}
+	an.ctes = ctes
 	an.indexLiterals(sql)
 	return an
 }
@@ -300,7 +302,7 @@ func classify(n *pg_query.Node) stmtInfo {
 // which the cached analysis does not keep, so this parses sql afresh; SET is
 // rare enough for that.
 func setValues(sql string) []string {
-	tree, err := pg_query.Parse(sql)
+	tree, err := parse(sql)
 	if err != nil {
 		return nil
 	}

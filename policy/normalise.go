@@ -27,8 +27,8 @@ func literalSpans(sql string) [][2]int {
 // bytes, the offset in sql it stands for (a literal's placeholder stands for
 // the literal's first byte, a folded space for the byte after it).
 func normalisedOffsets(sql string) ([]byte, []int) {
-	var at []int
-	return normalise(nil, sql, nil, &at), at
+	at := make([]int, 0, len(sql))
+	return normalise(make([]byte, 0, len(sql)), sql, nil, &at), at
 }
 
 // rawOffset maps an offset in sql's normalised form back to sql: the

@@ -98,6 +98,8 @@ func TestCheckStatement(t *testing.T) {
 		{"select name from wards where ward_id = 3", "", false},
 		{"select 1", "", false},
 		{"with x as (select ward_id from wards) select * from x", "", false},
+		{"with x as (select ward_id from wards) select y.ward_id from x y join patients p on p.patient_id = y.ward_id where y.ward_id > 1", "", false},
+		{"with x as (select nhs_number from patients) select y.nhs_number from x y where y.nhs_number > 'a'", "protected-column-use", false},
 		{"select * from pg_catalog.pg_class", "", false},
 		{"begin; select name from wards; commit", "", false},
 		{"set application_name = 'x'", "", false},

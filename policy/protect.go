@@ -79,6 +79,9 @@ func (sb *Sandbox) candidates(an *analysis, qual string, read []*table) []*table
 	}
 	var out []*table
 	for _, r := range rels {
+		if r.schema == "" && an.ctes[r.name] {
+			return read // FROM cte AS x: any table could be behind it too
+		}
 		if t := sb.tables[sb.resolve(r)]; t != nil {
 			out = append(out, t)
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 )
@@ -111,7 +112,7 @@ func (d *jsonDec) more(end byte, first *bool) bool {
 }
 
 func (d *jsonDec) key() string {
-	k := d.str()
+	k := d.rawStr()
 	d.ws()
 	if d.i < len(d.s) && d.s[d.i] == ':' {
 		d.i++
@@ -121,7 +122,20 @@ func (d *jsonDec) key() string {
 	return k
 }
 
+// str reads a string value into its own memory: analyses are cached, and a
+// substring would keep the whole JSON text alive with them.
 func (d *jsonDec) str() string {
+	d.ws()
+	start := d.i
+	v := d.rawStr()
+	if d.i-start-2 == len(v) {
+		return strings.Clone(v) // not unescaped, so a substring of d.s
+	}
+	return v
+}
+
+// rawStr reads a string, as a substring of d.s where it has no escapes.
+func (d *jsonDec) rawStr() string {
 	d.ws()
 	if d.i >= len(d.s) || d.s[d.i] != '"' {
 		d.fail("want a string")
@@ -254,7 +268,7 @@ func (d *jsonDec) enum(values map[string]int32) int32 {
 	if d.i < len(d.s) && d.s[d.i] != '"' {
 		return d.int32()
 	}
-	name := d.str()
+	name := d.rawStr()
 	v, ok := values[name]
 	if !ok {
 		d.fail("unknown enum value " + strconv.Quote(name))

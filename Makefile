@@ -3,7 +3,7 @@
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN := bin/sandgate
 
-.PHONY: all build demo test deps vet fmt-check fuzz bench bench-pgbench vault clean
+.PHONY: all build demo test deps test-deps vet fmt-check fuzz bench bench-pgbench vault clean
 
 all: build
 
@@ -15,6 +15,10 @@ build:
 deps:
 	@bash bench/deps.sh postgres curl node
 
+# The tests also drive sandgate with the JDBC driver and psycopg2.
+test-deps:
+	@bash bench/deps.sh postgres curl node jdbc psycopg
+
 demo: deps build
 	./$(BIN) demo
 
@@ -22,7 +26,7 @@ demo: deps build
 vault:
 	@bash tools/vault/build.sh >/dev/null
 
-test: deps fmt-check vet
+test: test-deps fmt-check vet
 	@echo "==> building the Vault dev server for the Vault Transit tests (first run: ~20 minutes, then cached)"
 	@SANDGATE_VAULT_BIN="$$(bash tools/vault/build.sh | tail -n 1)" && export SANDGATE_VAULT_BIN && \
 	  $(GO) test -count=1 -timeout 30m ./...

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Debian packages the tests, demo or benchmarks need, when missing.
-# Usage: bench/deps.sh postgres [pgbouncer] [curl] [node]
+# Usage: bench/deps.sh postgres [pgbouncer] [curl] [node] [jdbc] [psycopg]
 set -euo pipefail
 need=()
 have_pg_server() {
@@ -15,6 +15,11 @@ for what in "$@"; do
     pgbouncer) command -v pgbouncer >/dev/null || need+=(pgbouncer) ;;
     curl) command -v curl >/dev/null || need+=(curl ca-certificates) ;;
     node) { command -v node >/dev/null && command -v npm >/dev/null; } || need+=(nodejs npm) ;;
+    # The PostgreSQL JDBC driver (Debian's jar) and a Java runtime to run it.
+    jdbc) [ -r /usr/share/java/postgresql.jar ] || need+=(libpostgresql-jdbc-java)
+          command -v java >/dev/null || need+=(default-jre-headless) ;;
+    # psycopg2 for Debian's own python3 (not a pyenv or venv one).
+    psycopg) /usr/bin/python3 -c 'import psycopg2' >/dev/null 2>&1 || need+=(python3 python3-psycopg2) ;;
     *) echo "deps.sh: unknown dependency $what" >&2; exit 2 ;;
   esac
 done

@@ -122,6 +122,7 @@ func testPolicy(t testing.TB) *policy.Set {
     tables:
       public.patients: {patient_id: allow, nhs_number: hash, family_name: deny, dob: allow, note: allow}
       notes: {note_id: allow, patient_id: allow, body: allow, author: deny}
+      wards: {ward_id: allow, name: allow}
     row_filters:
       public.patients: "dob < '1980-01-01'"
     writes:

@@ -8,7 +8,9 @@
 #
 # Knobs (environment): ONLY (regexp of workload names), ROUNDS (3), DURATION (seconds per run, 10), SCALE (10),
 # CLIENTS (8), THREADS (2), MAX_SECONDS (whole-run watchdog), KEEP_TMP=1
-# (keep the temp dir with every log), SANDGATE_BIN (bin/sandgate).
+# (keep the temp dir with every log), SANDGATE_BIN (bin/sandgate), PROFILE_DIR
+# (each sandgate writes a CPU profile of its whole run there: sandgate.pprof,
+# observed.pprof, unchecked.pprof).
 # See bench/README.md.
 set -euo pipefail
 
@@ -131,6 +133,7 @@ median() { # numbers as arguments
     if (NR == 0) { print "nan"; exit }
     if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
+prof() { [ -n "${PROFILE_DIR:-}" ] && mkdir -p "$PROFILE_DIR" && echo "-cpuprofile $PROFILE_DIR/$1.pprof"; return 0; }
 psql_su() { "$PSQL" -X -q -v ON_ERROR_STOP=1 -h "$TMP" -p "$PGPORT" -U postgres "$@"; }
 
 # ---- PostgreSQL --------------------------------------------------------------
@@ -214,7 +217,7 @@ log:
   level: warn
 EOF
 log "starting sandgate on 127.0.0.1:$SG_PORT"
-SANDGATE_UPSTREAM_PASSWORD="$UP_PW" "$SANDGATE_BIN" serve -config "$TMP/sg/sandgate.yaml" >"$TMP/sandgate.log" 2>&1 &
+SANDGATE_UPSTREAM_PASSWORD="$UP_PW" "$SANDGATE_BIN" serve -config "$TMP/sg/sandgate.yaml" $(prof sandgate) >"$TMP/sandgate.log" 2>&1 &
 SG_PID=$!
 PIDS+=("$SG_PID")
 wait_port "$SG_PORT" "$SG_PID" sandgate || { cat "$TMP/sandgate.log" >&2; exit 1; }
@@ -238,14 +241,14 @@ audit:
   durability: group
 EOF
 log "starting sandgate with tracing and audit on 127.0.0.1:$SGO_PORT"
-SANDGATE_UPSTREAM_PASSWORD="$UP_PW" "$SANDGATE_BIN" serve -config "$TMP/sg/observed.yaml" >"$TMP/observed.log" 2>&1 &
+SANDGATE_UPSTREAM_PASSWORD="$UP_PW" "$SANDGATE_BIN" serve -config "$TMP/sg/observed.yaml" $(prof observed) >"$TMP/observed.log" 2>&1 &
 SGO_PID=$!
 PIDS+=("$SGO_PID")
 wait_port "$SGO_PORT" "$SGO_PID" sandgate-observed || { cat "$TMP/observed.log" >&2; exit 1; }
 
 sed -e "s/^listen: .*/listen: 127.0.0.1:$SGU_PORT/" -e "s/^data_dir: .*/data_dir: data-unchecked/" "$TMP/sg/sandgate.yaml" >"$TMP/sg/unchecked.yaml"
 log "starting sandgate without policy (unchecked build) on 127.0.0.1:$SGU_PORT"
-SANDGATE_UPSTREAM_PASSWORD="$UP_PW" "$UNCHECKED_BIN" serve -config "$TMP/sg/unchecked.yaml" >"$TMP/unchecked.log" 2>&1 &
+SANDGATE_UPSTREAM_PASSWORD="$UP_PW" "$UNCHECKED_BIN" serve -config "$TMP/sg/unchecked.yaml" $(prof unchecked) >"$TMP/unchecked.log" 2>&1 &
 SGU_PID=$!
 PIDS+=("$SGU_PID")
 wait_port "$SGU_PORT" "$SGU_PID" sandgate-unchecked || { cat "$TMP/unchecked.log" >&2; exit 1; }

@@ -23,6 +23,9 @@ type observability struct {
 	lag       *lagTracker
 	admin     *http.Server
 	shutdown  func(context.Context) error
+	// tracing: spans go somewhere; metering: metrics are read (exported or
+	// served). Without them the SQL hot path skips building either.
+	tracing, metering bool
 }
 
 func newObservability(ctx context.Context, cfg Config) (*observability, error) {
@@ -40,7 +43,9 @@ func newObservability(ctx context.Context, cfg Config) (*observability, error) {
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
-	o := &observability{providers: prov, shutdown: shutdown}
+	o := &observability{providers: prov, shutdown: shutdown,
+		tracing:  tc.Traces != "" && tc.Traces != "none",
+		metering: (tc.Metrics != "" && tc.Metrics != "none") || tc.AdminListen != ""}
 	if o.metrics, err = telemetry.NewMetrics(prov.Meter); err != nil {
 		shutdown(ctx)
 		return nil, fmt.Errorf("metrics: %w", err)

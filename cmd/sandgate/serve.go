@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -32,8 +33,20 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "configs/sandgate.yaml", "gateway configuration file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for benchmarks; go tool pprof reads it)")
 	if err := fs.Parse(args); err != nil {
 		return &usageError{msg: err.Error(), try: "sandgate serve -config configs/sandgate.yaml"}
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	cfg, err := ReadConfigFile(*cfgPath)
 	if err != nil {
@@ -144,7 +157,12 @@ func newGateway(cfg Config, obs *observability) (*gateway, error) {
 		PoolIdlePerKey: cfg.Pool.IdlePerSandbox, PoolIdleTimeout: duration(cfg.Pool.IdleTimeout),
 	}
 	if obs != nil {
-		pc.TracerProvider, pc.Metrics = obs.providers.Tracer, obs.metrics
+		if obs.tracing {
+			pc.TracerProvider = obs.providers.Tracer
+		}
+		if obs.metering {
+			pc.Metrics = obs.metrics
+		}
 		if a := obs.auditor(); a != nil {
 			pc.Audit = a
 		}

@@ -61,8 +61,8 @@ type Config struct {
 	// SampleRatio is the share of new traces sampled, 0 to 1, with the
 	// parent's decision respected; nil means 1 (every trace).
 	SampleRatio *float64
-	// BatchTimeout bounds how long a span waits in the batch processor;
-	// zero means the SDK's default (5 s).
+	// BatchTimeout bounds how long a span waits in the [Batcher] before
+	// export when fewer than a batch (512) are queued; zero means 1 s.
 	BatchTimeout time.Duration
 	// MetricInterval is the OTLP metric export interval; zero means 30 s.
 	MetricInterval time.Duration

@@ -37,6 +37,10 @@ type Providers struct {
 	Gatherer prometheus.Gatherer
 	// Resource describes this process.
 	Resource *resource.Resource
+	// Batcher queues the Tracer's sampled spans for the trace exporter
+	// (its Dropped counts spans lost to a full queue); nil when nothing
+	// is exported.
+	Batcher *Batcher
 }
 
 // SetGlobal installs the providers and propagator as OTel's globals.
@@ -65,7 +69,7 @@ func Setup(ctx context.Context, cfg Config) (*Providers, func(context.Context) e
 		}
 		return errors.Join(errs...)
 	}
-	tp, closeTrace, err := newTracerProvider(ctx, cfg, res)
+	tp, batcher, closeTrace, err := newTracerProvider(ctx, cfg, res)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -75,7 +79,7 @@ func Setup(ctx context.Context, cfg Config) (*Providers, func(context.Context) e
 		return nil, nil, errors.Join(err, shutdown(ctx))
 	}
 	closers = append(closers, mp.Shutdown)
-	p := &Providers{Tracer: tp, Meter: mp, Gatherer: gatherer, Resource: res,
+	p := &Providers{Tracer: tp, Meter: mp, Gatherer: gatherer, Resource: res, Batcher: batcher,
 		Propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})}
 	logger(cfg).Info("telemetry set up", "traces", string(cfg.TraceExporter), "metrics", string(cfg.MetricExporter), "prometheus", cfg.Prometheus)
 	return p, shutdown, nil
@@ -108,7 +112,7 @@ func logger(cfg Config) *slog.Logger {
 	return slog.Default()
 }
 
-func newTracerProvider(ctx context.Context, cfg Config, res *resource.Resource) (*sdktrace.TracerProvider, func(context.Context) error, error) {
+func newTracerProvider(ctx context.Context, cfg Config, res *resource.Resource) (*sdktrace.TracerProvider, *Batcher, func(context.Context) error, error) {
 	ratio := 1.0
 	if cfg.SampleRatio != nil {
 		ratio = *cfg.SampleRatio
@@ -117,17 +121,16 @@ func newTracerProvider(ctx context.Context, cfg Config, res *resource.Resource) 
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio)))}
 	exp, closeFile, err := newSpanExporter(ctx, cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	var b *Batcher
 	if exp != nil {
-		var bo []sdktrace.BatchSpanProcessorOption
-		if cfg.BatchTimeout > 0 {
-			bo = append(bo, sdktrace.WithBatchTimeout(cfg.BatchTimeout))
-		}
-		opts = append(opts, sdktrace.WithBatcher(exp, bo...))
+		// Not sdktrace.WithBatcher: see Batcher for why.
+		b = NewBatcher(exp, BatchConfig{Timeout: cfg.BatchTimeout, Logger: logger(cfg)})
+		opts = append(opts, sdktrace.WithSpanProcessor(b))
 	}
 	tp := sdktrace.NewTracerProvider(opts...)
-	return tp, func(ctx context.Context) error { return errors.Join(tp.Shutdown(ctx), closeFile()) }, nil
+	return tp, b, func(ctx context.Context) error { return errors.Join(tp.Shutdown(ctx), closeFile()) }, nil
 }
 
 func newSpanExporter(ctx context.Context, cfg Config) (sdktrace.SpanExporter, func() error, error) {

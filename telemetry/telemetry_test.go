@@ -124,7 +124,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func BenchmarkStatementSpanBatch(b *testing.B) {
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(NewBatcher(tracetest.NewNoopExporter(), BatchConfig{})))
 	defer tp.Shutdown(context.Background())
 	st := Statement{Normalised: "SELECT nhs_number FROM public.patients WHERE nhs_number = $1",
 		Operation: "SELECT", Relations: []string{"public.patients"}, Database: "clinic"}

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -24,6 +25,26 @@ type Metrics struct {
 	EgressRequests    metric.Int64Counter // by sandbox and decision (allow or deny)
 	PolicyReloads     metric.Int64Counter // by result (ok or error)
 	AuditWriteLag     metric.Float64Histogram
+
+	sets sync.Map // "sandbox\x00decision" → metric.MeasurementOption
+}
+
+// attrSet returns the measurement option for a sandbox and decision, built
+// once: attribute.NewSet sorts and hashes, and statements are the hot path.
+func (m *Metrics) attrSet(sandbox, decision string) metric.MeasurementOption {
+	key := sandbox + "\x00" + decision
+	if v, ok := m.sets.Load(key); ok {
+		return v.(metric.MeasurementOption)
+	}
+	var set attribute.Set
+	if decision == "" {
+		set = attribute.NewSet(Sandbox(sandbox))
+	} else {
+		set = attribute.NewSet(Sandbox(sandbox), Decision(decision))
+	}
+	opt := metric.WithAttributeSet(set)
+	m.sets.Store(key, opt)
+	return opt
 }
 
 // NewMetrics creates the instruments from mp (for example
@@ -51,14 +72,14 @@ func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 
 // Statement records one decided statement and its duration.
 func (m *Metrics) Statement(ctx context.Context, sandbox, decision string, d time.Duration) {
-	set := metric.WithAttributeSet(attribute.NewSet(Sandbox(sandbox), Decision(decision)))
+	set := m.attrSet(sandbox, decision)
 	m.Statements.Add(ctx, 1, set)
 	m.StatementDuration.Record(ctx, d.Seconds(), set)
 }
 
 // Transformed records rows and fields transformed for a sandbox.
 func (m *Metrics) Transformed(ctx context.Context, sandbox string, rows, fields int64) {
-	set := metric.WithAttributeSet(attribute.NewSet(Sandbox(sandbox)))
+	set := m.attrSet(sandbox, "")
 	m.RowsTransformed.Add(ctx, rows, set)
 	m.FieldsTransformed.Add(ctx, fields, set)
 }

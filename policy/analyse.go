@@ -275,7 +275,7 @@ func classify(n *pg_query.Node) stmtInfo {
 		ins := s.InsertStmt
 		wi := &writeInfo{op: "insert", rel: relOf(ins.Relation), allColumns: len(ins.Cols) == 0}
 		for _, c := range ins.Cols {
-			wi.columns = append(wi.columns, strings.ToLower(c.GetResTarget().GetName()))
+			wi.columns = append(wi.columns, c.GetResTarget().GetName())
 		}
 		if oc := ins.OnConflictClause; oc != nil && oc.Action == pg_query.OnConflictAction_ONCONFLICT_UPDATE {
 			wi.upsert = true
@@ -341,7 +341,7 @@ func setColumns(targets []*pg_query.Node) []string {
 	var cols []string
 	for _, t := range targets {
 		if rt := t.GetResTarget(); rt != nil {
-			cols = append(cols, strings.ToLower(rt.Name))
+			cols = append(cols, rt.Name)
 		}
 	}
 	return cols

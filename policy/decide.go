@@ -154,6 +154,12 @@ var deniedFunctions = map[string]bool{
 // the audit record) unless the statement could not be parsed; that
 // Statement must not be run.
 func (sb *Sandbox) CheckStatement(sql string) (*Statement, error) {
+	if strings.IndexByte(sql, 0) >= 0 {
+		// The wire protocol ends a statement at NUL, and the cache key uses
+		// NUL for literals: such a text is refused, never looked up.
+		return nil, &Denial{Code: CodeSyntaxError, Rule: "parse", Msg: "the statement text contains a NUL byte",
+			Hint: "PostgreSQL statements cannot contain NUL; send the text without it"}
+	}
 	an := defaultAnalyser.analyse(sql)
 	if an.parseErr != nil {
 		return nil, &Denial{Code: CodeSyntaxError, Rule: "parse",
@@ -280,7 +286,7 @@ func (sb *Sandbox) checkKind(s stmtInfo, st *Statement) error {
 // resolve qualifies an unqualified name as PostgreSQL would with sandgate's
 // fixed search_path: pg_catalog for pg_* names, otherwise public.
 func (sb *Sandbox) resolve(r relRef) relName {
-	name := relName{strings.ToLower(r.schema), strings.ToLower(r.name)}
+	name := relName{r.schema, r.name} // pg_query folds unquoted names; quoted ones keep their case, as in PostgreSQL
 	if name.schema != "" {
 		return name
 	}

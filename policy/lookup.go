@@ -129,7 +129,10 @@ func nameEnd(sql string, i int) int {
 	for {
 		switch {
 		case i < len(sql) && sql[i] == '"':
-			i = skipQuotedIdent(sql, i)
+			var closed bool
+			if i, closed = skipQuotedIdent(sql, i); !closed {
+				return -1
+			}
 		case i < len(sql) && isIdentChar(sql[i]) && !isDigit(sql[i]):
 			for i < len(sql) && isIdentChar(sql[i]) {
 				i++

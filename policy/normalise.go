@@ -42,6 +42,14 @@ func rawOffset(at []int, norm int) (int, bool) {
 
 func normalise(dst []byte, sql string, spans *[][2]int, rawAt *[]int) []byte {
 	space := false
+	// open: a string, quoted name, comment or dollar quote runs unclosed to
+	// the end. Such a text cannot parse, so it must not share a cache key
+	// with a complete one (whose analysis would then be reused for it).
+	open := false
+	str := func(end int, closed bool) int {
+		open = open || !closed
+		return end
+	}
 	emitAt := func(c byte, at int) {
 		if space && len(dst) > 0 {
 			dst = append(dst, ' ')
@@ -69,33 +77,38 @@ func normalise(dst []byte, sql string, spans *[][2]int, rawAt *[]int) []byte {
 			space = true
 			i++
 		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
-			for i < len(sql) && sql[i] != '\n' {
+			// As in PostgreSQL's lexer, a carriage return ends the comment
+			// too: what follows it is SQL, and must be in the cache key.
+			for i < len(sql) && sql[i] != '\n' && sql[i] != '\r' {
 				i++
 			}
 			space = true
 		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':
-			i = skipBlockComment(sql, i)
+			var closed bool
+			i, closed = skipBlockComment(sql, i)
+			open = open || !closed
 			space = true
 		case c == '\'':
-			i = skipString(sql, i, false)
+			i = str(skipString(sql, i, false))
 			lit(start, i)
 		case (c == 'e' || c == 'E') && i+1 < len(sql) && sql[i+1] == '\'' && !identBefore(sql, i):
-			i = skipString(sql, i+1, true)
+			i = str(skipString(sql, i+1, true))
 			lit(start, i)
 		case (c == 'b' || c == 'B' || c == 'x' || c == 'X' || c == 'n' || c == 'N') && i+1 < len(sql) && sql[i+1] == '\'' && !identBefore(sql, i):
-			i = skipString(sql, i+1, false)
+			i = str(skipString(sql, i+1, false))
 			lit(start, i)
 		case (c == 'u' || c == 'U') && i+2 < len(sql) && sql[i+1] == '&' && sql[i+2] == '\'' && !identBefore(sql, i):
-			i = skipString(sql, i+2, false)
+			i = str(skipString(sql, i+2, false))
 			lit(start, i)
 		case c == '"':
-			j := skipQuotedIdent(sql, i)
+			j := str(skipQuotedIdent(sql, i))
 			for k := i; k < j; k++ {
 				emitAt(sql[k], k)
 			}
 			i = j
 		case c == '$':
-			if j, ok := dollarQuote(sql, i); ok {
+			if j, ok, closed := dollarQuote(sql, i); ok {
+				open = open || !closed
 				i = j
 				lit(start, i)
 				continue
@@ -110,6 +123,9 @@ func normalise(dst []byte, sql string, spans *[][2]int, rawAt *[]int) []byte {
 			i++
 		}
 	}
+	if open {
+		emitAt(1, len(sql))
+	}
 	return dst
 }
 
@@ -122,7 +138,7 @@ func isIdentChar(c byte) bool {
 // identBefore reports whether sql[i] continues an identifier (t1, $1).
 func identBefore(sql string, i int) bool { return i > 0 && isIdentChar(sql[i-1]) }
 
-func skipBlockComment(sql string, i int) int {
+func skipBlockComment(sql string, i int) (int, bool) {
 	depth := 0
 	for i < len(sql) {
 		switch {
@@ -133,19 +149,19 @@ func skipBlockComment(sql string, i int) int {
 			depth--
 			i += 2
 			if depth == 0 {
-				return i
+				return i, true
 			}
 		default:
 			i++
 		}
 	}
-	return i
+	return i, false
 }
 
 // skipString skips a quoted string starting at the quote at i, with ”
 // doubling and, when backslash is set, backslash escapes. (Adjacent strings
 // that the SQL standard joins become adjacent placeholders.)
-func skipString(sql string, i int, backslash bool) int {
+func skipString(sql string, i int, backslash bool) (int, bool) {
 	i++
 	for i < len(sql) {
 		c := sql[i]
@@ -155,15 +171,15 @@ func skipString(sql string, i int, backslash bool) int {
 		case c == '\'' && i+1 < len(sql) && sql[i+1] == '\'':
 			i += 2
 		case c == '\'':
-			return i + 1
+			return i + 1, true
 		default:
 			i++
 		}
 	}
-	return i
+	return min(i, len(sql)), false
 }
 
-func skipQuotedIdent(sql string, i int) int {
+func skipQuotedIdent(sql string, i int) (int, bool) {
 	i++
 	for i < len(sql) {
 		if sql[i] == '"' {
@@ -171,36 +187,37 @@ func skipQuotedIdent(sql string, i int) int {
 				i += 2
 				continue
 			}
-			return i + 1
+			return i + 1, true
 		}
 		i++
 	}
-	return i
+	return i, false
 }
 
-// dollarQuote recognises $tag$…$tag$ at i and returns the index after it.
-func dollarQuote(sql string, i int) (int, bool) {
+// dollarQuote recognises $tag$…$tag$ at i and returns the index after it
+// (len(sql), with closed false, when the closing tag is missing).
+func dollarQuote(sql string, i int) (end int, ok, closed bool) {
 	if identBefore(sql, i) {
-		return 0, false
+		return 0, false, false
 	}
 	j := i + 1
 	for j < len(sql) && sql[j] != '$' {
 		c := sql[j]
 		if !(c == '_' || (c|0x20 >= 'a' && c|0x20 <= 'z') || c >= 0x80 || (j > i+1 && isDigit(c))) {
-			return 0, false
+			return 0, false, false
 		}
 		j++
 	}
 	if j >= len(sql) {
-		return 0, false
+		return 0, false, false
 	}
 	tag := sql[i : j+1]
 	for k := j + 1; k+len(tag) <= len(sql); k++ {
 		if sql[k:k+len(tag)] == tag {
-			return k + len(tag), true
+			return k + len(tag), true, true
 		}
 	}
-	return len(sql), true
+	return len(sql), true, false
 }
 
 func skipNumber(sql string, i int) int {

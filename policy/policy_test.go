@@ -105,6 +105,8 @@ func TestCheckStatement(t *testing.T) {
 		{"set application_name = 'x'", "", false},
 		{"select * from secrets", "not-named", false},
 		{"select * from other.patients", "not-named", false},
+		{"select patient_id from \"Patients\"", "not-named", false},
+		{"select patient_id from public.\"PATIENTS\"", "not-named", false},
 		{"delete from patients", "write", false},
 		{"select * into t2 from wards", "statement-kind", false},
 		{"select * from wards for update", "statement-kind", false},
@@ -224,6 +226,8 @@ func TestNormalise(t *testing.T) {
 		{`select "a" from t`, `select "b" from t`},
 		{"select $1 from t", "select $2 from t"},
 		{"select pg_read_file('x')", "select upper('x')"},
+		{"select 1 -- c", "select 1 --\rfrom secrets"},
+		{"", "--\rselect upper(family_name) from patients"},
 	}
 	for _, p := range differ {
 		if string(Normalise(nil, p[0])) == string(Normalise(nil, p[1])) {

@@ -107,6 +107,10 @@ var hostile = []string{
 	"set standard_conforming_strings = off",
 	"select 'a\\'\n' , (select family_name from patients limit 1) -- ' from wards",
 	"set client_encoding = 'SJIS'",
+	// PostgreSQL ends a -- comment at a carriage return too: if the cache
+	// key did not, this would reuse the empty statement's analysis.
+	"",
+	"--\rselect family_name || '' from patients",
 	"with d as (delete from patients returning family_name) select * from d",
 	"insert into wards (ward_id, name) select patient_id, family_name from patients returning name",
 	"copy (select nhs_number from patients) to stdout",

@@ -122,8 +122,8 @@ func (st *Statement) rewrite(sql string, reveal bool) (string, error) {
 	return b.String(), nil
 }
 
-// nameEnd returns the end of the possibly qualified name (a, a.b, "A".b)
-// that starts at i, or -1 if none does.
+// nameEnd returns the end of the possibly qualified name (a, a.b, "A".b,
+// and a * after it) that starts at i, or -1 if none does.
 func nameEnd(sql string, i int) int {
 	end := -1
 	for {
@@ -144,6 +144,9 @@ func nameEnd(sql string, i int) int {
 		j := i
 		for j < len(sql) && (sql[j] == ' ' || sql[j] == '\t' || sql[j] == '\n' || sql[j] == '\r') {
 			j++
+		}
+		if j < len(sql) && sql[j] == '*' {
+			return j + 1 // t * (inheritance, the default) goes with the name
 		}
 		if j >= len(sql) || sql[j] != '.' {
 			return end

@@ -115,9 +115,15 @@ func normalise(dst []byte, sql string, spans *[][2]int, rawAt *[]int) []byte {
 			}
 			emitAt(c, i)
 			i++
-		case isDigit(c) && !identBefore(sql, i), c == '.' && i+1 < len(sql) && isDigit(sql[i+1]) && !identBefore(sql, i):
+		case isDigit(c) && !identBefore(sql, i), c == '.' && i+1 < len(sql) && isDigit(sql[i+1]):
 			i = skipNumber(sql, i)
 			lit(start, i)
+			if i < len(sql) && isIdentChar(sql[i]) {
+				// 1abc: "trailing junk" to PostgreSQL 16 and later (and to
+				// pg_query), 1 AS abc before. Marked, so it never shares a
+				// key with 'x'abc, which parses.
+				emitAt(2, i)
+			}
 		default:
 			emitAt(c, i)
 			i++
@@ -222,11 +228,23 @@ func dollarQuote(sql string, i int) (end int, ok, closed bool) {
 
 func skipNumber(sql string, i int) int {
 	if sql[i] == '0' && i+1 < len(sql) && (sql[i+1]|0x20 == 'x' || sql[i+1]|0x20 == 'o' || sql[i+1]|0x20 == 'b') {
-		i += 2
-		for i < len(sql) && (isDigit(sql[i]) || sql[i] == '_' || (sql[i]|0x20 >= 'a' && sql[i]|0x20 <= 'f')) {
-			i++
+		// 0x1F, 0o17, 0b101: only the base's own digits belong to the
+		// number, as in PostgreSQL's lexer.
+		digit := func(c byte) bool { return isDigit(c) || c|0x20 >= 'a' && c|0x20 <= 'f' }
+		switch sql[i+1] | 0x20 {
+		case 'o':
+			digit = func(c byte) bool { return c >= '0' && c <= '7' }
+		case 'b':
+			digit = func(c byte) bool { return c == '0' || c == '1' }
 		}
-		return i
+		j := i + 2
+		for j < len(sql) && (digit(sql[j]) || sql[j] == '_' && j+1 < len(sql) && digit(sql[j+1])) {
+			j++
+		}
+		if j == i+2 {
+			return i + 1 // a lone 0 followed by a name
+		}
+		return j
 	}
 	for i < len(sql) && (isDigit(sql[i]) || sql[i] == '_') {
 		i++

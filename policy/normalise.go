@@ -1,5 +1,7 @@
 package policy
 
+import "strings"
+
 // Normalise returns sql with literals replaced by a NUL byte, comments
 // removed and runs of white space folded to one space, appended to dst.
 //
@@ -91,13 +93,18 @@ func normalise(dst []byte, sql string, spans *[][2]int, rawAt *[]int) []byte {
 		case c == '\'':
 			i = str(skipString(sql, i, false))
 			lit(start, i)
-		case (c == 'e' || c == 'E') && i+1 < len(sql) && sql[i+1] == '\'' && !identBefore(sql, i):
+		case (c == 'e' || c == 'E') && i+1 < len(sql) && sql[i+1] == '\'':
 			i = str(skipString(sql, i+1, true))
 			lit(start, i)
-		case (c == 'b' || c == 'B' || c == 'x' || c == 'X' || c == 'n' || c == 'N') && i+1 < len(sql) && sql[i+1] == '\'' && !identBefore(sql, i):
-			i = str(skipString(sql, i+1, false))
+		case (c == 'b' || c == 'B' || c == 'x' || c == 'X') && i+1 < len(sql) && sql[i+1] == '\'':
+			// B'…' and X'…' have no '' escape: the next quote ends them.
+			if j := strings.IndexByte(sql[i+2:], '\''); j >= 0 {
+				i += 2 + j + 1
+			} else {
+				i = str(len(sql), false)
+			}
 			lit(start, i)
-		case (c == 'u' || c == 'U') && i+2 < len(sql) && sql[i+1] == '&' && sql[i+2] == '\'' && !identBefore(sql, i):
+		case (c == 'u' || c == 'U') && i+2 < len(sql) && sql[i+1] == '&' && sql[i+2] == '\'':
 			i = str(skipString(sql, i+2, false))
 			lit(start, i)
 		case c == '"':
@@ -106,6 +113,23 @@ func normalise(dst []byte, sql string, spans *[][2]int, rawAt *[]int) []byte {
 				emitAt(sql[k], k)
 			}
 			i = j
+		case isIdentStart(c):
+			// A whole name (or keyword) at once: its $ and digits are its
+			// own, and a quote after it starts a plain string.
+			j := i + 1
+			for j < len(sql) && isIdentChar(sql[j]) {
+				j++
+			}
+			for k := i; k < j; k++ {
+				emitAt(sql[k], k)
+			}
+			i = j
+		case c == '$' && i+1 < len(sql) && isDigit(sql[i+1]):
+			// $n, a parameter: its number is part of the key.
+			emitAt(c, i)
+			for i++; i < len(sql) && isDigit(sql[i]); i++ {
+				emitAt(sql[i], i)
+			}
 		case c == '$':
 			if j, ok, closed := dollarQuote(sql, i); ok {
 				open = open || !closed
@@ -115,10 +139,15 @@ func normalise(dst []byte, sql string, spans *[][2]int, rawAt *[]int) []byte {
 			}
 			emitAt(c, i)
 			i++
-		case isDigit(c) && !identBefore(sql, i), c == '.' && i+1 < len(sql) && isDigit(sql[i+1]):
+		case c == '.' && i+1 < len(sql) && sql[i+1] == '.':
+			// .. is one token to PostgreSQL's scanner (..5 is not .5)
+			emitAt('.', i)
+			emitAt('.', i+1)
+			i += 2
+		case isDigit(c), c == '.' && i+1 < len(sql) && isDigit(sql[i+1]):
 			i = skipNumber(sql, i)
 			lit(start, i)
-			if i < len(sql) && isIdentChar(sql[i]) {
+			if i < len(sql) && isIdentStart(sql[i]) {
 				// 1abc: "trailing junk" to PostgreSQL 16 and later (and to
 				// pg_query), 1 AS abc before. Marked, so it never shares a
 				// key with 'x'abc, which parses.
@@ -141,8 +170,8 @@ func isIdentChar(c byte) bool {
 	return c == '_' || c == '$' || isDigit(c) || (c|0x20 >= 'a' && c|0x20 <= 'z') || c >= 0x80
 }
 
-// identBefore reports whether sql[i] continues an identifier (t1, $1).
-func identBefore(sql string, i int) bool { return i > 0 && isIdentChar(sql[i-1]) }
+// isIdentStart: a character that starts a name, as in PostgreSQL's scanner.
+func isIdentStart(c byte) bool { return c == '_' || (c|0x20 >= 'a' && c|0x20 <= 'z') || c >= 0x80 }
 
 func skipBlockComment(sql string, i int) (int, bool) {
 	depth := 0
@@ -203,9 +232,6 @@ func skipQuotedIdent(sql string, i int) (int, bool) {
 // dollarQuote recognises $tag$…$tag$ at i and returns the index after it
 // (len(sql), with closed false, when the closing tag is missing).
 func dollarQuote(sql string, i int) (end int, ok, closed bool) {
-	if identBefore(sql, i) {
-		return 0, false, false
-	}
 	j := i + 1
 	for j < len(sql) && sql[j] != '$' {
 		c := sql[j]

@@ -10,7 +10,8 @@
 # latency and ratios. Everything it starts is stopped on exit.
 #
 # Knobs (environment): ROUNDS (3), DURATION (10), CONNS (32), THREADS (2),
-# SIZE (1024), KEEP_TMP=1 (keep logs and configs), SQUID (squid binary).
+# SIZE (1024), KEEP_TMP=1 (keep logs and configs), SQUID (squid binary),
+# TRACE (1: every request traced over OTLP/HTTP to bench/otlpsink; 0: off).
 # Needs wrk and squid (apt-get install -y wrk squid). See bench/README-egress.md.
 set -euo pipefail
 
@@ -53,8 +54,20 @@ wait_file "$TMP/backend.addr"
 BACKEND="$(cat "$TMP/backend.addr")"
 BPORT="${BACKEND##*:}"
 
+# Every request traced, as the issue's target says (TRACE=0 turns it off):
+# OTLP/HTTP to bench/otlpsink, a receiver on loopback that decodes and
+# discards.
+TRACE_ARGS=()
+if [ "${TRACE:-1}" = 1 ]; then
+  go build -o "$TMP/otlpsink" ./bench/otlpsink
+  OTLP_PORT="$(free_port)"
+  "$TMP/otlpsink" -listen "127.0.0.1:$OTLP_PORT" >"$TMP/otlpsink.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$OTLP_PORT") 2>/dev/null && break; sleep 0.1; done
+  TRACE_ARGS=(-otlp "127.0.0.1:$OTLP_PORT")
+fi
 GOGC="${SANDGATE_GOGC:-100}" GOMAXPROCS="${SANDGATE_GOMAXPROCS:-$(nproc)}" "$TMP/egressload" proxy -backend-port "$BPORT" -host "$HOST=127.0.0.1" -password "$PASSWORD" \
-  -addr-file "$TMP/sandgate.addr" -log "$TMP/sandgate.log" 2>"$TMP/sandgate.err" &
+  -addr-file "$TMP/sandgate.addr" -log "$TMP/sandgate.log" "${TRACE_ARGS[@]}" 2>"$TMP/sandgate.err" &
 PIDS+=($!)
 SANDGATE_PID=$!
 wait_file "$TMP/sandgate.addr"

@@ -31,6 +31,7 @@ import (
 
 	"github.com/sandgate/sandgate/gateway/egress"
 	"github.com/sandgate/sandgate/policy"
+	"github.com/sandgate/sandgate/telemetry"
 )
 
 func main() {
@@ -122,6 +123,7 @@ func runProxy(ctx context.Context, args []string) error {
 	password := fs.String("password", "bench-pw", "the bench sandbox's password")
 	logFile := fs.String("log", "", "canonical log file (empty: discard)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile here until exit")
+	otlp := fs.String("otlp", "", "trace every request over OTLP/HTTP to this host:port, as serve does (empty: no tracing)")
 	hosts := hostFlags{}
 	fs.Var(hosts, "host", "name=ip for the static resolver (repeatable)")
 	_ = fs.Parse(args)
@@ -143,6 +145,14 @@ func runProxy(ctx context.Context, args []string) error {
 	cfg, err := benchConfig(*password, *port, hosts, out)
 	if err != nil {
 		return err
+	}
+	if *otlp != "" {
+		prov, shutdown, err := telemetry.Setup(ctx, telemetry.Config{TraceExporter: telemetry.ExporterOTLPHTTP, Endpoint: *otlp, Insecure: true})
+		if err != nil {
+			return err
+		}
+		defer shutdown(context.Background())
+		cfg.TracerProvider = prov.Tracer
 	}
 	srv, err := egress.New(cfg)
 	if err != nil {

@@ -34,6 +34,16 @@ func compileRowFilter(rn relName, expr string) (string, error) {
 		sel.LimitCount != nil || sel.LimitOffset != nil || len(sel.SortClause) != 0 || len(sel.GroupClause) != 0 || sel.HavingClause != nil {
 		return "", fmt.Errorf("row filter of %s must be a single condition such as site_code = 'RX1'", rn)
 	}
+	params := false
+	walk(tree.Stmts[0].Stmt, func(m any) {
+		if _, ok := m.(*pg_query.ParamRef); ok {
+			params = true
+		}
+	})
+	if params {
+		// $n would take the number of one of the statement's own parameters.
+		return "", fmt.Errorf("row filter of %s uses a parameter ($n); write the value itself", rn)
+	}
 	out, err := pg_query.Deparse(tree)
 	if err != nil {
 		return "", fmt.Errorf("row filter of %s: %v", rn, err)

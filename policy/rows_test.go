@@ -188,6 +188,7 @@ func TestRowFilterAndWritePolicyErrors(t *testing.T) {
 		{"row_filters: {wards: \"true) union (select * from secrets\"}", "must be a single condition"},
 		{"row_filters: {secrets: \"true\"}", "row_filters names public.secrets, which is not in the sandbox's tables"},
 		{"row_filters: {wards: \"\"}", "row filter of public.wards is empty"},
+		{"row_filters: {wards: \"ward_id = $1\"}", "row filter of public.wards uses a parameter"},
 		{"writes: {wards: [truncate]}", `writes of public.wards: "truncate" is not one of insert, update, delete`},
 		{"writes: {wards: []}", "writes of public.wards lists no operation"},
 	} {

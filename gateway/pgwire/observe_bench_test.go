@@ -47,7 +47,7 @@ func BenchmarkObserveStatement(b *testing.B) {
 			cfg := Config{Policy: func() *policy.Set { return nil }, Logger: slog.New(slog.DiscardHandler)}
 			if tc.traces {
 				prov, shutdown, err := telemetry.Setup(ctx, telemetry.Config{TraceExporter: telemetry.ExporterOTLPHTTP,
-					Endpoint: strings.TrimPrefix(sink.URL, "http://"), Insecure: true})
+					Endpoint: strings.TrimPrefix(sink.URL, "http://"), Insecure: true, Logger: slog.New(slog.DiscardHandler)})
 				if err != nil {
 					b.Fatal(err)
 				}

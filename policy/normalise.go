@@ -272,14 +272,17 @@ func skipNumber(sql string, i int) int {
 		}
 		return j
 	}
-	for i < len(sql) && (isDigit(sql[i]) || sql[i] == '_') {
-		i++
-	}
-	if i < len(sql) && sql[i] == '.' && !(i+1 < len(sql) && sql[i+1] == '.') {
-		i++
-		for i < len(sql) && (isDigit(sql[i]) || sql[i] == '_') {
+	// Digits with single underscores between them (1_000), as PostgreSQL
+	// reads them.
+	digits := func(i int) int {
+		for i < len(sql) && (isDigit(sql[i]) || sql[i] == '_' && i > 0 && isDigit(sql[i-1]) && i+1 < len(sql) && isDigit(sql[i+1])) {
 			i++
 		}
+		return i
+	}
+	i = digits(i)
+	if i < len(sql) && sql[i] == '.' && !(i+1 < len(sql) && sql[i+1] == '.') {
+		i = digits(i + 1)
 	}
 	if i < len(sql) && sql[i]|0x20 == 'e' {
 		j := i + 1
@@ -287,10 +290,7 @@ func skipNumber(sql string, i int) int {
 			j++
 		}
 		if j < len(sql) && isDigit(sql[j]) {
-			for j < len(sql) && isDigit(sql[j]) {
-				j++
-			}
-			i = j
+			i = digits(j)
 		}
 	}
 	return i

@@ -98,6 +98,7 @@ func (gw *gateway) startEgress(ctx context.Context) (func(context.Context) error
 	if err != nil {
 		return nil, fmt.Errorf("egress: %w", err)
 	}
+	gw.egress = srv
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return nil, fmt.Errorf("egress listen on %s: %w", listen, err)

@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sandgate/sandgate/gateway/egress"
 	"github.com/sandgate/sandgate/gateway/pgwire"
 	"github.com/sandgate/sandgate/gateway/synthhttp"
 	"github.com/sandgate/sandgate/policy"
@@ -119,6 +120,7 @@ type gateway struct {
 	obs     *observability // nil in the demo
 	policy  atomic.Pointer[policy.Set]
 	pg      *pgwire.Server
+	egress  *egress.Server // nil when egress is not configured
 }
 
 func newGateway(cfg Config, obs *observability) (*gateway, error) {
@@ -286,12 +288,24 @@ func (gw *gateway) policyStamp() string {
 // one in force stays.
 func (gw *gateway) reload(ctx context.Context) {
 	set, err := gw.loadPolicy()
+	var ecfg egress.Config
+	if err == nil && gw.egress != nil {
+		// The egress sections are checked before anything is swapped, so
+		// the SQL side and the egress side never disagree.
+		ecfg, err = egressConfig(set, gw.cfg.Egress.Listen)
+	}
 	gw.recordReload(ctx, err)
 	if err != nil {
 		slog.Error("policy reload rejected; the previous policy stays in force", "err", err)
 		return
 	}
 	gw.policy.Store(set)
+	if gw.egress != nil {
+		if err := gw.egress.Reload(ecfg.Sandboxes); err != nil {
+			// Validated above, so this is not expected; the old egress rules stay.
+			slog.Error("egress rules not reloaded; the previous ones stay in force", "err", err)
+		}
+	}
 	slog.Info("policy reloaded", "sandboxes", strings.Join(set.Names(), ","))
 }
 

@@ -175,7 +175,10 @@ log: {level: warn}
 	if err := conn.QueryRow(ctx, "select nhs_number from patients where patient_id = 1").Scan(&nhs); err != nil {
 		t.Fatalf("after a broken policy file: %v (the old policy should stay in force)", err)
 	}
-	os.WriteFile(polPath, bytes.Replace(policy, []byte("family_name: deny"), []byte("family_name: allow"), 1), 0o600)
+	// The same reload takes the backend's port out of the egress allowlist.
+	reloaded := bytes.Replace(policy, []byte("family_name: deny"), []byte("family_name: allow"), 1)
+	reloaded = bytes.Replace(reloaded, []byte("ports: ["+bu.Port()+"]"), []byte("ports: [1]"), 1)
+	os.WriteFile(polPath, reloaded, 0o600)
 	var family string
 	for i := 0; i < 100; i++ {
 		c2, err := pgx.Connect(ctx, dsn)
@@ -191,6 +194,21 @@ log: {level: warn}
 	}
 	if family != "Hartley" {
 		t.Fatalf("after a policy change allowing family_name: got %q", family)
+	}
+	var status int
+	for i := 0; i < 50; i++ {
+		eresp, err := client.Get(backend.URL + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		eresp.Body.Close()
+		if status = eresp.StatusCode; status == http.StatusForbidden {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if status != http.StatusForbidden {
+		t.Fatalf("egress after the reload removed the backend's port: got %d, want 403", status)
 	}
 	resp, err := http.Get("http://" + admin + "/metrics")
 	if err != nil {

@@ -39,7 +39,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // admit identifies the sandbox from its credentials and applies its rate.
 func (s *Server) admit(r *http.Request, rec *record) (*sandbox, *denial) {
-	name, err := s.auth.authenticate(r.Header)
+	st := s.state.Load()
+	name, err := st.auth.authenticate(r.Header)
 	switch {
 	case errors.Is(err, errNoCredentials):
 		return nil, &denial{status: http.StatusProxyAuthRequired, code: CodeAuthRequired,
@@ -49,7 +50,7 @@ func (s *Server) admit(r *http.Request, rec *record) (*sandbox, *denial) {
 			reason: "the sandbox name or password was not accepted"}
 	}
 	rec.sandbox = name
-	sb := s.sandboxes[name]
+	sb := st.sandboxes[name]
 	if den := sb.allow(time.Now()); den != nil {
 		return nil, den
 	}

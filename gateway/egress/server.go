@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/elazarl/goproxy"
@@ -24,9 +25,8 @@ type Server struct {
 	timeouts  Timeouts
 	log       *slog.Logger
 	tracer    trace.Tracer
-	auth      *authenticator
 	resolver  Resolver
-	sandboxes map[string]*sandbox
+	state     atomic.Pointer[state] // the sandboxes in force; Reload swaps it
 	selfAddrs *selfSet
 	proxy     *goproxy.ProxyHttpServer
 	srv       *http.Server
@@ -37,13 +37,19 @@ type Server struct {
 	tunnelWG sync.WaitGroup
 }
 
+// state is what a policy reload replaces, all at once.
+type state struct {
+	auth      *authenticator
+	sandboxes map[string]*sandbox
+}
+
 // New validates cfg and builds a Server.
 func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, timeouts: cfg.Timeouts.withDefaults(), log: cfg.Logger, resolver: cfg.Resolver,
-		sandboxes: map[string]*sandbox{}, selfAddrs: &selfSet{}, tunnels: map[net.Conn]struct{}{}}
+		selfAddrs: &selfSet{}, tunnels: map[net.Conn]struct{}{}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -57,18 +63,54 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.tracer = tp.Tracer("github.com/sandgate/sandgate/gateway/egress")
 	s.selfAddrs.add(cfg.SelfAddrs...)
-	var err error
-	if s.auth, err = newAuthenticator(cfg.Sandboxes, cfg.CredentialCacheSize); err != nil {
-		return nil, fmt.Errorf("egress: %w", err)
+	st, err := s.newState(cfg.Sandboxes)
+	if err != nil {
+		return nil, err
 	}
-	for name, c := range cfg.Sandboxes {
-		if s.sandboxes[name], err = s.newSandbox(name, c); err != nil {
-			return nil, fmt.Errorf("egress: %w", err)
-		}
-	}
+	s.state.Store(st)
 	s.proxy = s.newGoproxy()
 	s.srv = s.newHTTPServer()
 	return s, nil
+}
+
+func (s *Server) newState(sandboxes map[string]*Sandbox) (*state, error) {
+	st := &state{sandboxes: map[string]*sandbox{}}
+	var err error
+	if st.auth, err = newAuthenticator(sandboxes, s.cfg.CredentialCacheSize); err != nil {
+		return nil, fmt.Errorf("egress: %w", err)
+	}
+	for name, c := range sandboxes {
+		if st.sandboxes[name], err = s.newSandbox(name, c); err != nil {
+			return nil, fmt.Errorf("egress: %w", err)
+		}
+	}
+	return st, nil
+}
+
+// Reload puts a new set of sandboxes in force, validated as New validates
+// them; on error the old set stays. Requests that have started finish under
+// the rules they started with; open CONNECT tunnels are closed, so a client
+// reconnects and is checked against the new rules (a tunnel would otherwise
+// keep a revoked destination). Rate limits and the credential cache start
+// afresh.
+func (s *Server) Reload(sandboxes map[string]*Sandbox) error {
+	cfg := s.cfg
+	cfg.Sandboxes = sandboxes
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	st, err := s.newState(sandboxes)
+	if err != nil {
+		return err
+	}
+	old := s.state.Swap(st)
+	s.closeTunnels()
+	for _, sb := range old.sandboxes {
+		sb.transport.CloseIdleConnections()
+		sb.pool.closeIdle()
+	}
+	s.log.Info("egress rules reloaded", "sandboxes", len(sandboxes))
+	return nil
 }
 
 func (s *Server) newHTTPServer() *http.Server {
@@ -139,7 +181,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.closeTunnels()
 		<-done
 	}
-	for _, sb := range s.sandboxes {
+	for _, sb := range s.state.Load().sandboxes {
 		sb.transport.CloseIdleConnections()
 		sb.pool.closeIdle()
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/sandgate/sandgate/gateway/egress"
@@ -33,14 +34,30 @@ type HTTPDataConfig struct {
 // dataFront authenticates a sandbox and hands the request to the proxy of
 // the source it names.
 type dataFront struct {
+	routes atomic.Pointer[dataRoutes] // a policy reload swaps them
+	tracer trace.Tracer
+	audit  auditAppender
+}
+
+// dataRoutes are what the policy decides: who may authenticate and which
+// proxy serves each of its sources.
+type dataRoutes struct {
 	creds   *egress.Credentials
 	proxies map[string]map[string]*httpdata.Proxy
-	tracer  trace.Tracer
-	audit   auditAppender
 }
 
 func newDataFront(set *policy.Set, engine *pseudonymise.Engine) (*dataFront, error) {
-	f := &dataFront{proxies: map[string]map[string]*httpdata.Proxy{}, tracer: noop.NewTracerProvider().Tracer("")}
+	r, err := newDataRoutes(set, engine)
+	if err != nil {
+		return nil, err
+	}
+	f := &dataFront{tracer: noop.NewTracerProvider().Tracer("")}
+	f.routes.Store(r)
+	return f, nil
+}
+
+func newDataRoutes(set *policy.Set, engine *pseudonymise.Engine) (*dataRoutes, error) {
+	rt := &dataRoutes{proxies: map[string]map[string]*httpdata.Proxy{}}
 	verifiers := map[string]string{}
 	for _, name := range set.Names() {
 		sb := set.Sandbox(name)
@@ -48,19 +65,19 @@ func newDataFront(set *policy.Set, engine *pseudonymise.Engine) (*dataFront, err
 			continue
 		}
 		verifiers[name] = sb.Verifier
-		f.proxies[name] = map[string]*httpdata.Proxy{}
+		rt.proxies[name] = map[string]*httpdata.Proxy{}
 		for _, src := range sb.HTTPSources {
 			p, err := httpdata.New(httpdata.Config{Sandbox: name, LinkGroup: sb.LinkGroup, Upstream: src.Upstream,
 				Rules: fieldRules(src.Fields), Engine: engine})
 			if err != nil {
 				return nil, fmt.Errorf("sandbox %q, http source %q: %w", name, src.Name, err)
 			}
-			f.proxies[name][src.Name] = p
+			rt.proxies[name][src.Name] = p
 		}
 	}
 	var err error
-	f.creds, err = egress.NewCredentials(verifiers, 0)
-	return f, err
+	rt.creds, err = egress.NewCredentials(verifiers, 0)
+	return rt, err
 }
 
 func fieldRules(fields []policy.HTTPField) []httpdata.FieldRule {
@@ -91,12 +108,13 @@ func (f *dataFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		span.End()
 		f.record(r.Context(), start, sb, src, cw, span.SpanContext().TraceID().String())
 	}()
-	if user, ok := f.creds.Check(r.Header.Get("Authorization")); !ok || user != sb {
+	routes := f.routes.Load()
+	if user, ok := routes.creds.Check(r.Header.Get("Authorization")); !ok || user != sb {
 		w.Header().Set("WWW-Authenticate", `Basic realm="sandgate data"`)
 		http.Error(cw, "sandgate: authenticate as the sandbox (Basic, the sandbox name and its password)", http.StatusUnauthorized)
 		return
 	}
-	p := f.proxies[sb][src]
+	p := routes.proxies[sb][src]
 	if p == nil {
 		http.Error(cw, fmt.Sprintf("sandgate: sandbox %q has no HTTP source %q; ask your information governance team to add it to the policy", sb, src), http.StatusNotFound)
 		return
@@ -132,6 +150,7 @@ func (gw *gateway) startHTTPData(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("http data: %w", err)
 	}
+	gw.data = f
 	if o := gw.obs; o != nil {
 		f.tracer = o.providers.Tracer.Tracer("github.com/sandgate/sandgate/cmd/sandgate")
 		if a := o.auditor(); a != nil {

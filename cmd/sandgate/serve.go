@@ -121,6 +121,7 @@ type gateway struct {
 	policy  atomic.Pointer[policy.Set]
 	pg      *pgwire.Server
 	egress  *egress.Server // nil when egress is not configured
+	data    *dataFront     // nil when the HTTP data proxy is not configured
 }
 
 func newGateway(cfg Config, obs *observability) (*gateway, error) {
@@ -289,10 +290,14 @@ func (gw *gateway) policyStamp() string {
 func (gw *gateway) reload(ctx context.Context) {
 	set, err := gw.loadPolicy()
 	var ecfg egress.Config
+	var routes *dataRoutes
+	// The egress and HTTP data sections are built before anything is
+	// swapped, so the three front ends never disagree.
 	if err == nil && gw.egress != nil {
-		// The egress sections are checked before anything is swapped, so
-		// the SQL side and the egress side never disagree.
 		ecfg, err = egressConfig(set, gw.cfg.Egress.Listen)
+	}
+	if err == nil && gw.data != nil {
+		routes, err = newDataRoutes(set, gw.engine)
 	}
 	gw.recordReload(ctx, err)
 	if err != nil {
@@ -300,6 +305,9 @@ func (gw *gateway) reload(ctx context.Context) {
 		return
 	}
 	gw.policy.Store(set)
+	if gw.data != nil {
+		gw.data.routes.Store(routes)
+	}
 	if gw.egress != nil {
 		if err := gw.egress.Reload(ecfg.Sandboxes); err != nil {
 			// Validated above, so this is not expected; the old egress rules stay.

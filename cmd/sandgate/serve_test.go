@@ -178,6 +178,8 @@ log: {level: warn}
 	// The same reload takes the backend's port out of the egress allowlist.
 	reloaded := bytes.Replace(policy, []byte("family_name: deny"), []byte("family_name: allow"), 1)
 	reloaded = bytes.Replace(reloaded, []byte("ports: ["+bu.Port()+"]"), []byte("ports: [1]"), 1)
+	// … and stops the data proxy passing Patient.gender.
+	reloaded = bytes.Replace(reloaded, []byte("{path: Patient.gender, action: keep}"), []byte("{path: Patient.gender, action: drop}"), 1)
 	os.WriteFile(polPath, reloaded, 0o600)
 	var family string
 	for i := 0; i < 100; i++ {
@@ -209,6 +211,16 @@ log: {level: warn}
 	}
 	if status != http.StatusForbidden {
 		t.Fatalf("egress after the reload removed the backend's port: got %d, want 403", status)
+	}
+	dreq.SetBasicAuth("diabetes_dash", demoPassword)
+	dresp, err = http.DefaultClient.Do(dreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbody, _ = io.ReadAll(dresp.Body)
+	dresp.Body.Close()
+	if dresp.StatusCode != 200 || bytes.Contains(dbody, []byte(`"gender"`)) {
+		t.Fatalf("http data proxy after the reload dropped Patient.gender: %d %s", dresp.StatusCode, dbody)
 	}
 	resp, err := http.Get("http://" + admin + "/metrics")
 	if err != nil {

@@ -16,6 +16,8 @@
 package policy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -90,8 +92,12 @@ type Sandbox struct {
 	Egress         *Egress     // nil: the sandbox may reach nothing over HTTP
 	Source         *DataSource // nil: the real database
 	HTTPSources    []HTTPSource
-	tables         map[relName]*table
-	hash           *hasher
+	// Fingerprint identifies the sandbox's rules as written: two compiles of
+	// the same text have the same one. A reload compares them to find the
+	// sandboxes whose rules changed.
+	Fingerprint string
+	tables      map[relName]*table
+	hash        *hasher
 }
 
 type relName struct{ schema, name string }
@@ -417,6 +423,10 @@ func compileSandbox(opts Options, sy sandboxYAML, node *yaml.Node, at posErr) (*
 		sb.tables[rn] = t
 	}
 	errs = append(errs, compileRowsAndWrites(sb, sy, node, at)...)
+	if text, err := yaml.Marshal(node); err == nil {
+		sum := sha256.Sum256(text)
+		sb.Fingerprint = hex.EncodeToString(sum[:])
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}

@@ -305,6 +305,11 @@ func (gw *gateway) reload(ctx context.Context) {
 		return
 	}
 	gw.policy.Store(set)
+	if gw.pg != nil {
+		if n := gw.pg.ApplyPolicy(set); n > 0 {
+			slog.Info("sessions ended: their sandbox's policy changed", "sessions", n)
+		}
+	}
 	if gw.data != nil {
 		gw.data.routes.Store(routes)
 	}

@@ -161,6 +161,21 @@ func (s *session) reportFatal(err error) {
 
 var errIdle = errors.New("idle timeout")
 
+// endForPolicy tells the client its session ends because the policy
+// changed, and closes it; the relay then ends as for a client that hung up.
+func (s *session) endForPolicy(reason string) {
+	msg := &pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: codeAdminShutdown,
+		Message: "terminating the session: " + reason,
+		Hint:    "reconnect: the new session runs under the policy now in force"}
+	buf, _ := msg.Encode(nil)
+	s.writeMu.Lock()
+	s.client.SetWriteDeadline(time.Now().Add(time.Second))
+	s.client.Write(buf)
+	s.writeMu.Unlock()
+	s.log.Info("session ended by a policy reload", "reason", reason)
+	s.client.Close()
+}
+
 // release resets the upstream connection and pools it, or closes it.
 func (s *session) release(ctx context.Context, up *serverConn, reusable bool, txStatus byte) {
 	if !reusable || s.srv.cfg.PoolIdlePerKey == 0 {

@@ -238,6 +238,41 @@ func (s *Server) admit(sess *session) error {
 	return nil
 }
 
+// ApplyPolicy ends the sessions that the policy set no longer allows as
+// they are: their sandbox was removed, its rules changed (by
+// Sandbox.Fingerprint) or it expired. Each is told why, with SQLSTATE 57P01
+// (drivers reconnect, and the new session runs under the new rules), and
+// closed; sessions of unchanged sandboxes go on. It returns how many ended.
+// Call it after the new set is what Config.Policy returns.
+func (s *Server) ApplyPolicy(set *policy.Set) int {
+	now := time.Now()
+	type ending struct {
+		sess   *session
+		reason string
+	}
+	var end []ending
+	s.mu.Lock()
+	for sess := range s.sessions {
+		if !sess.counted {
+			continue // not admitted yet: it reads the new policy itself
+		}
+		old := sess.sandbox
+		switch cur := set.Sandbox(old.Name); {
+		case cur == nil:
+			end = append(end, ending{sess, fmt.Sprintf("sandbox %q was removed from the policy", old.Name)})
+		case cur.Fingerprint != old.Fingerprint:
+			end = append(end, ending{sess, fmt.Sprintf("the policy of sandbox %q changed", old.Name)})
+		case cur.Expired(now):
+			end = append(end, ending{sess, fmt.Sprintf("sandbox %q expired on %s", old.Name, cur.Expires.Format("2006-01-02"))})
+		}
+	}
+	s.mu.Unlock()
+	for _, e := range end {
+		e.sess.endForPolicy(e.reason)
+	}
+	return len(end)
+}
+
 // cancel forwards a client's CancelRequest to the upstream backend serving
 // the session that owns the key. Unknown keys are ignored, as PostgreSQL does.
 func (s *Server) cancel(ctx context.Context, k cancelKey) {

@@ -80,9 +80,16 @@ GRANT INSERT, UPDATE, DELETE ON notes TO sandgate;
 // testPolicy: sandbox tester reads patients (nhs_number and mrn hashed,
 // family_name denied) and wards; sandbox other reads the same with its own
 // hash key.
-func testPolicy(t testing.TB) *policy.Set {
+func testPolicy(t testing.TB) *policy.Set { return policyWith(t, nil) }
+
+// testVerifier is computed once, so that compiling the test policy twice
+// gives the same text (and the same sandbox fingerprints).
+var testVerifier = sync.OnceValues(func() (*policy.Verifier, error) { return policy.NewVerifier(testPassword, 4096) })
+
+// policyWith compiles the test policy after edit (if any) rewrites its text.
+func policyWith(t testing.TB, edit func(string) string) *policy.Set {
 	t.Helper()
-	v, err := policy.NewVerifier(testPassword, 4096)
+	v, err := testVerifier()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,8 +156,12 @@ func testPolicy(t testing.TB) *policy.Set {
 	if err != nil {
 		t.Fatal(err)
 	}
+	text := b.String()
+	if edit != nil {
+		text = edit(text)
+	}
 	set, err := policy.Compile(policy.Options{HashKey: []byte(strings.Repeat("k", 32)), Engine: engine},
-		policy.Source{Name: "test.yaml", Data: []byte(b.String())})
+		policy.Source{Name: "test.yaml", Data: []byte(text)})
 	if err != nil {
 		t.Fatal(err)
 	}

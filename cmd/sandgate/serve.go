@@ -251,12 +251,21 @@ func (gw *gateway) reloadOnSIGHUP(ctx context.Context) {
 	tick := time.NewTicker(policyPollInterval)
 	defer tick.Stop()
 	last := gw.policyStamp()
+	lastExpiry := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
 		case <-tick.C:
+			// Sandboxes expire at midnight UTC whether or not a file
+			// changes: end their open sessions within a minute.
+			if time.Since(lastExpiry) >= time.Minute && gw.pg != nil {
+				lastExpiry = time.Now()
+				if n := gw.pg.ApplyPolicy(gw.policy.Load()); n > 0 {
+					slog.Info("sessions ended: their sandbox expired", "sessions", n)
+				}
+			}
 			// The file watch: reload when a policy file's size or time changes.
 			stamp := gw.policyStamp()
 			if stamp == last {

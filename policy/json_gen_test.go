@@ -6,7 +6,6 @@ import (
 	"go/format"
 	"os"
 	"reflect"
-	"sort"
 	"testing"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
@@ -113,20 +112,7 @@ package policy
 
 import pg_query "github.com/pganalyze/pg_query_go/v6"
 `)
-	var all []protoreflect.MessageDescriptor
-	var collect func(ms protoreflect.MessageDescriptors)
-	collect = func(ms protoreflect.MessageDescriptors) {
-		for i := 0; i < ms.Len(); i++ {
-			if ms.Get(i).IsMapEntry() {
-				continue
-			}
-			all = append(all, ms.Get(i))
-			collect(ms.Get(i).Messages())
-		}
-	}
-	collect(fd.Messages())
-	sort.Slice(all, func(i, j int) bool { return all[i].FullName() < all[j].FullName() })
-	for _, md := range all {
+	for _, md := range pgQueryMessages(fd) {
 		mt, err := protoregistry.GlobalTypes.FindMessageByName(md.FullName())
 		if err != nil {
 			return nil, err

@@ -131,14 +131,7 @@ func unwrap(n *pg_query.Node) any {
 func eachChild(m any, v visitor) {
 	switch n := m.(type) {
 `)
-	msgs := fd.Messages()
-	var names []string
-	for i := 0; i < msgs.Len(); i++ {
-		names = append(names, string(msgs.Get(i).Name()))
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		md := msgs.ByName(protoreflect.Name(name))
+	for _, md := range pgQueryMessages(fd) {
 		mt, err := protoregistry.GlobalTypes.FindMessageByName(md.FullName())
 		if err != nil {
 			return nil, err
@@ -200,6 +193,25 @@ func eachChild(m any, v visitor) {
 	}
 	b.WriteString("\t}\n}\n")
 	return format.Source(b.Bytes())
+}
+
+// pgQueryMessages are pg_query's message types, nested ones included (map
+// entries left out), in name order: what both generators cover.
+func pgQueryMessages(fd protoreflect.FileDescriptor) []protoreflect.MessageDescriptor {
+	var all []protoreflect.MessageDescriptor
+	var collect func(ms protoreflect.MessageDescriptors)
+	collect = func(ms protoreflect.MessageDescriptors) {
+		for i := 0; i < ms.Len(); i++ {
+			if ms.Get(i).IsMapEntry() {
+				continue
+			}
+			all = append(all, ms.Get(i))
+			collect(ms.Get(i).Messages())
+		}
+	}
+	collect(fd.Messages())
+	sort.Slice(all, func(i, j int) bool { return all[i].FullName() < all[j].FullName() })
+	return all
 }
 
 // oneofGoField finds the Go interface field that holds oneof o.

@@ -26,15 +26,22 @@ type Metrics struct {
 	PolicyReloads     metric.Int64Counter // by result (ok or error)
 	AuditWriteLag     metric.Float64Histogram
 
-	sets sync.Map // "sandbox\x00decision" → metric.MeasurementOption
+	setsMu sync.RWMutex
+	sets   map[setKey]metric.MeasurementOption
 }
+
+type setKey struct{ sandbox, decision string }
 
 // attrSet returns the measurement option for a sandbox and decision, built
 // once: attribute.NewSet sorts and hashes, and statements are the hot path.
+// The key is a struct, so a lookup allocates nothing.
 func (m *Metrics) attrSet(sandbox, decision string) metric.MeasurementOption {
-	key := sandbox + "\x00" + decision
-	if v, ok := m.sets.Load(key); ok {
-		return v.(metric.MeasurementOption)
+	key := setKey{sandbox, decision}
+	m.setsMu.RLock()
+	opt, ok := m.sets[key]
+	m.setsMu.RUnlock()
+	if ok {
+		return opt
 	}
 	var set attribute.Set
 	if decision == "" {
@@ -42,8 +49,13 @@ func (m *Metrics) attrSet(sandbox, decision string) metric.MeasurementOption {
 	} else {
 		set = attribute.NewSet(Sandbox(sandbox), Decision(decision))
 	}
-	opt := metric.WithAttributeSet(set)
-	m.sets.Store(key, opt)
+	opt = metric.WithAttributeSet(set)
+	m.setsMu.Lock()
+	if m.sets == nil {
+		m.sets = map[setKey]metric.MeasurementOption{}
+	}
+	m.sets[key] = opt
+	m.setsMu.Unlock()
 	return opt
 }
 

@@ -116,16 +116,25 @@ type stmtAttrs struct {
 
 const maxAttrCache = 10000
 
+// attrKey keys the statement attribute cache; a struct, so a lookup builds
+// no string on the hot path.
+type attrKey struct{ database, normalised string }
+
 func (s *Server) statementAttrs(st *policy.Statement, database string) *stmtAttrs {
-	key := database + "\x00" + st.Normalised
-	if v, ok := s.attrCache.Load(key); ok {
-		return v.(*stmtAttrs)
+	key := attrKey{database, st.Normalised}
+	s.attrMu.RLock()
+	a := s.attrCache[key]
+	s.attrMu.RUnlock()
+	if a != nil {
+		return a
 	}
 	dbst := telemetry.Statement{Operation: st.Operation, Relations: st.Relations, Database: database, Normalised: st.Normalised}
-	a := &stmtAttrs{name: telemetry.SpanName(dbst), attrs: telemetry.DBAttributes(dbst)}
-	if s.attrCacheLen.Add(1) <= maxAttrCache {
-		s.attrCache.Store(key, a)
+	a = &stmtAttrs{name: telemetry.SpanName(dbst), attrs: telemetry.DBAttributes(dbst)}
+	s.attrMu.Lock()
+	if len(s.attrCache) < maxAttrCache {
+		s.attrCache[key] = a
 	}
+	s.attrMu.Unlock()
 	return a
 }
 

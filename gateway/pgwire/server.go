@@ -94,10 +94,10 @@ type Server struct {
 	nextID   atomic.Uint64
 	decoyKey []byte
 
-	synth        synthDBs
-	tracer       trace.Tracer
-	attrCache    sync.Map // database + normalised statement → *stmtAttrs
-	attrCacheLen atomic.Int64
+	synth     synthDBs
+	tracer    trace.Tracer
+	attrMu    sync.RWMutex
+	attrCache map[attrKey]*stmtAttrs // bounded by maxAttrCache
 }
 
 type cancelKey struct {
@@ -142,7 +142,8 @@ func NewServer(cfg Config) (*Server, error) {
 	return &Server{cfg: cfg, log: log.With("component", "pgwire"),
 		pool:     newPool(cfg.Upstream, cfg.PoolIdlePerKey, cfg.PoolIdleTimeout),
 		sessions: map[*session]struct{}{}, perSB: map[string]int{}, cancels: map[cancelKey]*session{},
-		catalogs: map[string]*catalog{}, decoyKey: key, tracer: newTracer(cfg.TracerProvider)}, nil
+		catalogs: map[string]*catalog{}, decoyKey: key, tracer: newTracer(cfg.TracerProvider),
+		attrCache: map[attrKey]*stmtAttrs{}}, nil
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.

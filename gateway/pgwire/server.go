@@ -228,6 +228,11 @@ func (s *Server) admit(sess *session) error {
 	rand.Read(b[:])
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// A reload between reading the policy and here would otherwise miss
+	// this session: ApplyPolicy only sees admitted ones.
+	if cur := s.cfg.Policy().Sandbox(sess.sandbox.Name); cur == nil || cur.Fingerprint != sess.sandbox.Fingerprint {
+		return &policyChanged{name: sess.sandbox.Name}
+	}
 	if s.perSB[sess.sandbox.Name] >= limit {
 		return fmt.Errorf("sandbox %q already has %d connections, its limit", sess.sandbox.Name, limit)
 	}
@@ -272,6 +277,14 @@ func (s *Server) ApplyPolicy(set *policy.Set) int {
 		e.sess.endForPolicy(e.reason)
 	}
 	return len(end)
+}
+
+// policyChanged refuses a session whose sandbox's policy was reloaded
+// while it connected.
+type policyChanged struct{ name string }
+
+func (e *policyChanged) Error() string {
+	return fmt.Sprintf("the policy of sandbox %q changed while connecting", e.name)
 }
 
 // cancel forwards a client's CancelRequest to the upstream backend serving

@@ -199,6 +199,11 @@ func (s *session) login(ctx context.Context, be *pgproto3.Backend, m *pgproto3.S
 		s.database = name // the prototype asked for sb.Database; it is served the synthetic one
 	}
 	if err := s.srv.admit(s); err != nil {
+		var pc *policyChanged
+		if errors.As(err, &pc) {
+			s.fatal(be, codeAdminShutdown, err.Error(), "reconnect: the new session runs under the policy now in force")
+			return err
+		}
 		s.fatal(be, codeTooManyConnections, err.Error(), "close idle connections, or use a connection pool in the prototype")
 		return err
 	}

@@ -6,7 +6,8 @@
 # three targets interleaved, and prints median TPS, ratios and the proxies'
 # CPU per transaction. Everything it starts is stopped on exit.
 #
-# Knobs (environment): ONLY (regexp of workload names), ROUNDS (3), DURATION (seconds per run, 10), SCALE (10),
+# Knobs (environment): ONLY (regexp of workload names), TARGETS_ONLY (regexp of
+# target names: direct sandgate observed pgbouncer unchecked), ROUNDS (3), DURATION (seconds per run, 10), SCALE (10),
 # CLIENTS (8), THREADS (2), MAX_SECONDS (whole-run watchdog), KEEP_TMP=1
 # (keep the temp dir with every log), SANDGATE_BIN (bin/sandgate), PROFILE_DIR
 # (each sandgate writes a CPU profile of its whole run there: sandgate.pprof,
@@ -302,6 +303,13 @@ if [ -n "${ONLY:-}" ]; then
   W_NAME=("${keep_n[@]}") W_ARGS=("${keep_a[@]}")
 fi
 TARGETS=(direct sandgate observed pgbouncer unchecked)
+# TARGETS_ONLY (a regular expression) keeps the targets whose names match it.
+if [ -n "${TARGETS_ONLY:-}" ]; then
+  keep_t=()
+  for t in "${TARGETS[@]}"; do [[ "$t" =~ $TARGETS_ONLY ]] && keep_t+=("$t"); done
+  [ "${#keep_t[@]}" -gt 0 ] || die "TARGETS_ONLY=$TARGETS_ONLY matches none of: ${TARGETS[*]}"
+  TARGETS=("${keep_t[@]}")
+fi
 declare -A PORT=([direct]="$PGPORT" [sandgate]="$SG_PORT" [observed]="$SGO_PORT" [pgbouncer]="$PGB_PORT" [unchecked]="$SGU_PORT")
 declare -A PROXY_PID=([sandgate]="$SG_PID" [observed]="$SGO_PID" [pgbouncer]="$PGB_PID" [unchecked]="$SGU_PID")
 declare -A TPS=() USPT=() FAILED=()
@@ -340,7 +348,7 @@ run_one() { # workload-index target round
 # Sanity check: the 1000-row query must return the same rows on every target.
 SANITY_SQL="SELECT aid, bid, abalance, filler FROM pgbench_accounts WHERE aid BETWEEN 1 AND 1000"
 declare -A SUM=()
-for t in "${TARGETS[@]}"; do
+for t in direct sandgate pgbouncer; do
   SUM[$t]="$("$PSQL" -X -At -h 127.0.0.1 -p "${PORT[$t]}" -U bencher -d bench -c "$SANITY_SQL" 2>&1 | { tee "$TMP/sanity-$t.txt"; } | wc -l) rows, md5 $(md5sum <"$TMP/sanity-$t.txt" | cut -c1-12)"
 done
 log "sanity (1000-row query): direct ${SUM[direct]}; sandgate ${SUM[sandgate]}; pgbouncer ${SUM[pgbouncer]}"
@@ -368,6 +376,7 @@ LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
 # ---- report ----------------------------------------------------------------------
 cell() { # workload target -> median tps or ERR
   if [ -n "${FAILED["$1|$2"]:-}" ]; then echo ERR; return; fi
+  if [ -z "${TPS["$1|$2"]:-}" ]; then echo -; return; fi # not run (TARGETS_ONLY)
   # shellcheck disable=SC2086
   median ${TPS["$1|$2"]}
 }
@@ -381,11 +390,11 @@ for ((w = 0; w < ${#W_NAME[@]}; w++)); do
   d="$(cell "$w" direct)"; s="$(cell "$w" sandgate)"; o="$(cell "$w" observed)"; p="$(cell "$w" pgbouncer)"; u="$(cell "$w" unchecked)"
   su="-"; pu="-"; ou="-"
   # shellcheck disable=SC2086
-  [ -z "${FAILED["$w|observed"]:-}" ] && ou="$(median ${USPT["$w|observed"]})"
+  [ -n "${USPT["$w|observed"]:-}" ] && ou="$(median ${USPT["$w|observed"]})"
   # shellcheck disable=SC2086
-  [ -z "${FAILED["$w|sandgate"]:-}" ] && su="$(median ${USPT["$w|sandgate"]})"
+  [ -n "${USPT["$w|sandgate"]:-}" ] && su="$(median ${USPT["$w|sandgate"]})"
   # shellcheck disable=SC2086
-  [ -z "${FAILED["$w|pgbouncer"]:-}" ] && pu="$(median ${USPT["$w|pgbouncer"]})"
+  [ -n "${USPT["$w|pgbouncer"]:-}" ] && pu="$(median ${USPT["$w|pgbouncer"]})"
   fmt() { case "$1" in ERR | - | nan) echo "$1" ;; *) printf '%.0f' "$1" ;; esac; }
   printf '%-20s %8s %8s %8s %9s %9s %9s %6s %6s %8s %8s %8s %8s\n' "${W_NAME[$w]}" "$(fmt "$d")" "$(fmt "$s")" "$(fmt "$o")" "$(fmt "$p")" "$(fmt "$u")" \
     "$(ratio "$s" "$d")" "$(ratio "$s" "$p")" "$(ratio "$o" "$s")" "$(ratio "$s" "$u")" "$su" "$ou" "$pu"

@@ -141,9 +141,9 @@ func newSpanExporter(ctx context.Context, cfg Config) (sdktrace.SpanExporter, fu
 	case ExporterNone:
 		return nil, noClose, nil
 	case ExporterOTLPGRPC:
-		exp, err = otlptracegrpc.New(ctx, grpcTraceOptions(cfg)...)
+		exp, err = newOTLPExporter(ctx, otlptracegrpc.NewClient(grpcTraceOptions(cfg)...))
 	case ExporterOTLPHTTP:
-		exp, err = otlptracehttp.New(ctx, httpTraceOptions(cfg)...)
+		exp, err = newOTLPExporter(ctx, otlptracehttp.NewClient(httpTraceOptions(cfg)...))
 	case ExporterFile:
 		f, ferr := os.OpenFile(cfg.TraceFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 		if ferr != nil {

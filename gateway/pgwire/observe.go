@@ -157,20 +157,26 @@ func (p *serverPump) finishStatement(rec *stmtRecord) {
 		st = &policy.Statement{Normalised: "(refused before analysis)"}
 	}
 	sa := p.s.srv.statementAttrs(st, p.s.database)
-	attrs := make([]attribute.KeyValue, 0, len(sa.attrs)+5)
-	attrs = append(attrs, sa.attrs...)
-	attrs = append(attrs, telemetry.Sandbox(p.s.sandbox.Name),
-		telemetry.Decision(string(decision)), telemetry.RowsReturned(rec.rows))
-	if len(rules) > 0 {
-		attrs = append(attrs, telemetry.RuleIDs(rules...))
-	}
-	attrs = append(attrs, phaseTimings(rec, end)...)
 	transformed := transformedNames(rec.columns)
-	if len(transformed) > 0 {
-		attrs = append(attrs, telemetry.ColumnsTransformed(transformed...))
+	// Attributes are set after Start, from the pump's scratch slice: the
+	// SDK copies them into the span either way, and given to Start they
+	// would be copied twice more on the way (its start configuration).
+	_, span := p.s.srv.tracer.Start(p.sessCtx, sa.name, trace.WithTimestamp(rec.start), serverKind)
+	if span.IsRecording() {
+		attrs := append(p.attrBuf[:0], sa.attrs...)
+		attrs = append(attrs, telemetry.Sandbox(p.s.sandbox.Name),
+			telemetry.Decision(string(decision)), telemetry.RowsReturned(rec.rows))
+		if len(rules) > 0 {
+			attrs = append(attrs, telemetry.RuleIDs(rules...))
+		}
+		attrs = appendPhaseTimings(attrs, rec, end)
+		if len(transformed) > 0 {
+			attrs = append(attrs, telemetry.ColumnsTransformed(transformed...))
+		}
+		span.SetAttributes(attrs...)
+		clear(attrs)
+		p.attrBuf = attrs[:0]
 	}
-	_, span := p.s.srv.tracer.Start(p.sessCtx, sa.name, trace.WithTimestamp(rec.start),
-		trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
 	if rec.denial != nil {
 		span.SetStatus(codes.Error, "denied by policy: "+rec.denial.Rule)
 	} else if rec.errClass != "" {
@@ -192,10 +198,15 @@ func (p *serverPump) finishStatement(rec *stmtRecord) {
 	}
 }
 
-// phaseTimings splits a statement's time: the policy decision, the
-// upstream (until its first answer) and the row transforms, in µs.
-func phaseTimings(rec *stmtRecord, end time.Time) []attribute.KeyValue {
-	kv := []attribute.KeyValue{attribute.Int64("sandgate.decide_us", rec.decide.Microseconds())}
+// serverKind is the statement spans' kind, made once: an option is an
+// interface, and each made anew is an allocation.
+var serverKind = trace.WithSpanKind(trace.SpanKindServer)
+
+// appendPhaseTimings appends a statement's time split: the policy
+// decision, the upstream (until its first answer) and the row transforms,
+// in µs.
+func appendPhaseTimings(kv []attribute.KeyValue, rec *stmtRecord, end time.Time) []attribute.KeyValue {
+	kv = append(kv, attribute.Int64("sandgate.decide_us", rec.decide.Microseconds()))
 	if !rec.firstReply.IsZero() {
 		up := rec.firstReply.Sub(rec.start) - rec.decide
 		kv = append(kv, attribute.Int64("sandgate.upstream_us", max(up, 0).Microseconds()))

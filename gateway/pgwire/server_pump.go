@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/sandgate/sandgate/policy"
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // serverPump relays upstream→client, applying the plan of each result.
@@ -22,8 +23,9 @@ type serverPump struct {
 	out []byte
 	ctx context.Context
 
-	sessCtx context.Context // carries the session span
-	curRec  *stmtRecord     // the statement whose rows are streaming
+	sessCtx context.Context      // carries the session span
+	curRec  *stmtRecord          // the statement whose rows are streaming
+	attrBuf []attribute.KeyValue // scratch for a statement span's attributes
 
 	stmts   map[string]*prepared
 	portals map[string]*portal

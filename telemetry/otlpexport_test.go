@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -51,13 +52,30 @@ func (c *captureClient) UploadTraces(_ context.Context, rss []*tracepb.ResourceS
 	return nil
 }
 
-// canonical prints an upload with its resources in a fixed order (the
-// OTLP exporter's own conversion orders them by map iteration).
+// canonical prints an upload as a collector decodes it, with its
+// resources in a fixed order (the OTLP exporter's own conversion orders
+// them by map iteration).
 func canonical(t *testing.T, rss []*tracepb.ResourceSpans) string {
 	t.Helper()
 	out := make([]string, len(rss))
 	for i, rs := range rss {
-		out[i] = prototext.MarshalOptions{Multiline: true}.Format(rs)
+		wire, err := proto.Marshal(rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var decoded tracepb.ResourceSpans
+		if err := proto.Unmarshal(wire, &decoded); err != nil {
+			t.Fatal(err)
+		}
+		if len(decoded.ProtoReflect().GetUnknown()) > 0 {
+			t.Fatalf("upload %d has bytes a collector cannot place", i)
+		}
+		for _, ss := range decoded.ScopeSpans {
+			if len(ss.ProtoReflect().GetUnknown()) > 0 {
+				t.Fatalf("upload %d has bytes a collector cannot place", i)
+			}
+		}
+		out[i] = prototext.MarshalOptions{Multiline: true}.Format(&decoded)
 	}
 	sort.Strings(out)
 	return fmt.Sprint(out)
@@ -182,6 +200,30 @@ func statementStubs(n int) []sdktrace.ReadOnlySpan {
 	return stubs.Snapshots()
 }
 
+// TestOTLPExporterRepairsUTF8: an attribute, name or status holding
+// invalid UTF-8 (the SDK accepts them; protobuf strings may not hold them)
+// is sent with U+FFFD in its place, instead of failing the batch.
+func TestOTLPExporterRepairsUTF8(t *testing.T) {
+	ctx := context.Background()
+	var got captureClient
+	exp, err := newOTLPExporter(ctx, &got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := tracetest.SpanStub{Name: "bad\xffname", Status: sdktrace.Status{Code: codes.Error, Description: "x\xfe"},
+		Attributes: []attribute.KeyValue{attribute.String("s", "a\xffb"), attribute.StringSlice("ss", []string{"\xff"}),
+			attribute.Int("k\xff", 1)}}
+	if err := exp.ExportSpans(ctx, tracetest.SpanStubs{st}.Snapshots()); err != nil {
+		t.Fatal(err)
+	}
+	text := canonical(t, got.uploads[0])
+	for _, want := range []string{"name: \"bad\uFFFDname\"", "message: \"x\uFFFD\"", "string_value: \"a\uFFFDb\"", "key: \"k\uFFFD\""} {
+		if !strings.Contains(text, want) {
+			t.Errorf("upload lacks %s:\n%s", want, text)
+		}
+	}
+}
+
 func BenchmarkOTLPConversion(b *testing.B) {
 	ctx := context.Background()
 	spans := statementStubs(512)
@@ -190,7 +232,7 @@ func BenchmarkOTLPConversion(b *testing.B) {
 		exp  func(otlptrace.Client) (sdktrace.SpanExporter, error)
 	}{
 		{"otlptrace", func(c otlptrace.Client) (sdktrace.SpanExporter, error) { return otlptrace.New(ctx, c) }},
-		{"slab", func(c otlptrace.Client) (sdktrace.SpanExporter, error) { return newOTLPExporter(ctx, c) }},
+		{"direct", func(c otlptrace.Client) (sdktrace.SpanExporter, error) { return newOTLPExporter(ctx, c) }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			exp, err := tc.exp(marshalClient{})

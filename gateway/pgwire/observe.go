@@ -33,6 +33,7 @@ type stmtRecord struct {
 	decide     time.Duration // policy check
 	firstReply time.Time     // first upstream message of its answer
 	transform  time.Duration // rewriting rows
+	end        time.Time     // its response ended
 }
 
 // replied notes the first upstream answer to the statement.
@@ -138,12 +139,39 @@ func (s *Server) statementAttrs(st *policy.Statement, database string) *stmtAttr
 	return a
 }
 
-// finishStatement emits the span, audit record and metrics of a statement.
+// maxUnobserved bounds the finished statements held for observeFinished
+// while a pipeline keeps the pump from flushing.
+const maxUnobserved = 64
+
+// finishStatement notes that a statement's response has ended. Its span,
+// audit record and metrics are made once the response has been written to
+// the client (observeFinished), so observing a statement never delays its
+// answer: the client and the database get on with the next one meanwhile.
 func (p *serverPump) finishStatement(rec *stmtRecord) {
 	if rec == nil || rec.start.IsZero() || !p.s.srv.observed() {
 		return
 	}
-	end := time.Now()
+	rec.end = time.Now()
+	p.finished = append(p.finished, rec)
+	if len(p.finished) >= maxUnobserved {
+		p.observeFinished()
+	}
+}
+
+// observeFinished observes the statements finished since it last ran. The
+// pump calls it after each write to the client and before it returns, so
+// every statement is observed before its session ends.
+func (p *serverPump) observeFinished() {
+	for i, rec := range p.finished {
+		p.observe(rec)
+		p.finished[i] = nil
+	}
+	p.finished = p.finished[:0]
+}
+
+// observe emits the span, audit record and metrics of a statement.
+func (p *serverPump) observe(rec *stmtRecord) {
+	end := rec.end
 	decision := audit.Allow
 	var rules []string
 	switch {

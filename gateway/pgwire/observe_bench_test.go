@@ -83,6 +83,7 @@ func BenchmarkObserveStatement(b *testing.B) {
 			for b.Loop() {
 				start := time.Now()
 				p.finishStatement(&stmtRecord{start: start, st: st, rows: 1, decide: time.Microsecond, firstReply: start.Add(50 * time.Microsecond)})
+				p.observeFinished()
 				n++
 			}
 			span.End()

@@ -23,9 +23,10 @@ type serverPump struct {
 	out []byte
 	ctx context.Context
 
-	sessCtx context.Context      // carries the session span
-	curRec  *stmtRecord          // the statement whose rows are streaming
-	attrBuf []attribute.KeyValue // scratch for a statement span's attributes
+	sessCtx  context.Context      // carries the session span
+	curRec   *stmtRecord          // the statement whose rows are streaming
+	attrBuf  []attribute.KeyValue // scratch for a statement span's attributes
+	finished []*stmtRecord        // answered statements not yet observed
 
 	stmts   map[string]*prepared
 	portals map[string]*portal
@@ -72,9 +73,12 @@ func (p *serverPump) run(errc chan<- error) { errc <- p.loop() }
 
 func (p *serverPump) loop() error {
 	p.out = getOutBuf()
+	defer p.observeFinished()
 	for {
 		if p.in.buffered() == 0 {
-			if err := p.flush(); err != nil {
+			err := p.flush()
+			p.observeFinished()
+			if err != nil {
 				return err
 			}
 		}

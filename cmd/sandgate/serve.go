@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"sync/atomic"
@@ -54,6 +55,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	slog.SetDefault(newLogger(cfg.Log, stderr))
+	tuneGC()
 	obs, err := newObservability(ctx, cfg)
 	if err != nil {
 		return err
@@ -457,4 +459,23 @@ func startSynthHTTP(ctx context.Context, c SynthConfig) (func(), error) {
 		defer cancel()
 		srv.Shutdown(sctx)
 	}, nil
+}
+
+// defaultGCPercent is the collector's target when GOGC is unset. The
+// gateway's live heap is small (caches, buffers: tens of MB) while every
+// statement allocates a little, above all its span; at Go's default of 100
+// collection ran several times a second under load and took about a fifth
+// of the CPU the observability path costs. 400 lets the heap grow to five
+// times the live data between collections, a few tens of MB more, for a
+// quarter of the collections.
+const defaultGCPercent = 400
+
+// tuneGC sets the collector's target unless GOGC says otherwise.
+func tuneGC() {
+	if v, ok := os.LookupEnv("GOGC"); ok {
+		slog.Info("garbage collector target from GOGC", "GOGC", v)
+		return
+	}
+	debug.SetGCPercent(defaultGCPercent)
+	slog.Debug("garbage collector target", "gc_percent", defaultGCPercent)
 }

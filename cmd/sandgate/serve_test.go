@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -268,4 +269,22 @@ func readAll(t *testing.T, files []string) []byte {
 		b = append(b, data...)
 	}
 	return b
+}
+
+// TestTuneGC: serve raises the collector's target unless GOGC is set,
+// in which case the operator's choice stands.
+func TestTuneGC(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(prev)
+	t.Setenv("GOGC", "")
+	os.Unsetenv("GOGC")
+	tuneGC()
+	if got := debug.SetGCPercent(100); got != defaultGCPercent {
+		t.Fatalf("GOGC unset: collector target %d, want %d", got, defaultGCPercent)
+	}
+	t.Setenv("GOGC", "150")
+	tuneGC()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Fatalf("GOGC set: collector target changed to %d", got)
+	}
 }

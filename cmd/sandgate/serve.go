@@ -170,6 +170,9 @@ func newGateway(cfg Config, obs *observability) (*gateway, error) {
 		}
 		if a := obs.auditor(); a != nil {
 			pc.Audit = a
+			// fsync per record promises that no client sees an answer
+			// whose audit record is not on disk.
+			pc.AuditBeforeAnswer = cfg.Audit.Durability == "fsync"
 		}
 	}
 	gw.pg, err = pgwire.NewServer(pc)

@@ -147,11 +147,16 @@ const maxUnobserved = 64
 // audit record and metrics are made once the response has been written to
 // the client (observeFinished), so observing a statement never delays its
 // answer: the client and the database get on with the next one meanwhile.
+// Config.AuditBeforeAnswer keeps them before it.
 func (p *serverPump) finishStatement(rec *stmtRecord) {
 	if rec == nil || rec.start.IsZero() || !p.s.srv.observed() {
 		return
 	}
 	rec.end = time.Now()
+	if p.s.srv.cfg.AuditBeforeAnswer {
+		p.observe(rec)
+		return
+	}
 	p.finished = append(p.finished, rec)
 	if len(p.finished) >= maxUnobserved {
 		p.observeFinished()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,5 +95,48 @@ func TestSpansAndAudit(t *testing.T) {
 	res, err := audit.Verify(files...)
 	if err != nil || len(res.Problems) > 0 {
 		t.Fatalf("audit chain: %+v %v", res, err)
+	}
+}
+
+// countingAuditor counts the statement records it passes to the log.
+type countingAuditor struct {
+	log        *audit.Log
+	statements atomic.Int64
+}
+
+func (c *countingAuditor) Append(ctx context.Context, rec audit.Record) error {
+	err := c.log.Append(ctx, rec)
+	if err == nil && rec.Kind == audit.KindStatement {
+		c.statements.Add(1)
+	}
+	return err
+}
+
+// TestAuditBeforeAnswer: with AuditBeforeAnswer (what fsync-per-record
+// durability sets), a statement's audit record is appended before the
+// client has its answer, every time.
+func TestAuditBeforeAnswer(t *testing.T) {
+	log, err := audit.Open(audit.Config{Dir: t.TempDir(), Durability: audit.SyncEach})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	counter := &countingAuditor{log: log}
+	w := newWorld(t, worldOpts{mutate: func(c *Config) { c.Audit = counter; c.AuditBeforeAnswer = true }})
+	c := connect(t, w.dsn("tester", testPassword, "disable"))
+	ctx := context.Background()
+	defer c.Close(ctx)
+	for i := 1; i <= 20; i++ {
+		var id int32
+		mode := pgx.QueryExecModeSimpleProtocol
+		if i%2 == 0 {
+			mode = pgx.QueryExecModeCacheStatement
+		}
+		if err := c.QueryRow(ctx, "select patient_id from patients where patient_id = 1", mode).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		if got := counter.statements.Load(); got < int64(i) {
+			t.Fatalf("after %d answered statements only %d audit records", i, got)
+		}
 	}
 }

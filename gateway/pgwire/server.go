@@ -69,6 +69,13 @@ type Config struct {
 	// Audit receives a record per session and per statement, allowed or
 	// denied. Nil means no audit log.
 	Audit Auditor
+	// AuditBeforeAnswer appends each statement's audit record (and makes
+	// its span) before the answer is written to the client. Without it,
+	// statements are observed just after their answer is written, off the
+	// client's critical path. Set it when Audit makes each record durable
+	// before Append returns and clients must never see an answer whose
+	// record could be lost.
+	AuditBeforeAnswer bool
 	// Metrics counts sessions, statements and transformed fields. Nil means
 	// none.
 	Metrics *telemetry.Metrics

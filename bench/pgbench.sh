@@ -7,7 +7,9 @@
 # CPU per transaction. Everything it starts is stopped on exit.
 #
 # Knobs (environment): ONLY (regexp of workload names), TARGETS_ONLY (regexp of
-# target names: direct sandgate observed pgbouncer unchecked), ROUNDS (3), DURATION (seconds per run, 10), SCALE (10),
+# target names: direct sandgate observed pgbouncer unchecked), OBS_TRACES and
+# OBS_AUDIT (1: the observed gateway traces / audits; 0: it does not),
+# OBS_DURABILITY (group or fsync: the observed gateway's audit durability), ROUNDS (3), DURATION (seconds per run, 10), SCALE (10),
 # CLIENTS (8), THREADS (2), MAX_SECONDS (whole-run watchdog), KEEP_TMP=1
 # (keep the temp dir with every log), SANDGATE_BIN (bin/sandgate), PROFILE_DIR
 # (each sandgate writes a CPU profile of its whole run there: sandgate.pprof,
@@ -232,15 +234,21 @@ OTLP_PORT="$(free_port)"
 PIDS+=("$!")
 wait_port "$OTLP_PORT" "$!" otlpsink || exit 1
 sed -e "s/^listen: .*/listen: 127.0.0.1:$SGO_PORT/" -e "s/^data_dir: .*/data_dir: data-obs/" "$TMP/sg/sandgate.yaml" >"$TMP/sg/observed.yaml"
-cat >>"$TMP/sg/observed.yaml" <<EOF
+if [ "${OBS_TRACES:-1}" = 1 ]; then
+  cat >>"$TMP/sg/observed.yaml" <<EOF
 telemetry:
   traces: otlp-http
   endpoint: 127.0.0.1:$OTLP_PORT
   insecure: true
+EOF
+fi
+if [ "${OBS_AUDIT:-1}" = 1 ]; then
+  cat >>"$TMP/sg/observed.yaml" <<EOF
 audit:
   dir: audit
-  durability: group
+  durability: ${OBS_DURABILITY:-group}
 EOF
+fi
 log "starting sandgate with tracing and audit on 127.0.0.1:$SGO_PORT"
 SANDGATE_UPSTREAM_PASSWORD="$UP_PW" "$SANDGATE_BIN" serve -config "$TMP/sg/observed.yaml" $(prof observed) >"$TMP/observed.log" 2>&1 &
 SGO_PID=$!

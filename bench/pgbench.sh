@@ -231,7 +231,8 @@ wait_port "$SG_PORT" "$SG_PID" sandgate || { cat "$TMP/sandgate.log" >&2; exit 1
 OTLP_PORT="$(free_port)"
 (cd "$ROOT" && go build -o "$TMP/otlpsink" ./bench/otlpsink) || die "build bench/otlpsink"
 "$TMP/otlpsink" -listen "127.0.0.1:$OTLP_PORT" >"$TMP/otlpsink.log" 2>&1 &
-PIDS+=("$!")
+SINK_PID=$!
+PIDS+=("$SINK_PID")
 wait_port "$OTLP_PORT" "$!" otlpsink || exit 1
 sed -e "s/^listen: .*/listen: 127.0.0.1:$SGO_PORT/" -e "s/^data_dir: .*/data_dir: data-obs/" "$TMP/sg/sandgate.yaml" >"$TMP/sg/observed.yaml"
 if [ "${OBS_TRACES:-1}" = 1 ]; then
@@ -320,7 +321,7 @@ if [ -n "${TARGETS_ONLY:-}" ]; then
 fi
 declare -A PORT=([direct]="$PGPORT" [sandgate]="$SG_PORT" [observed]="$SGO_PORT" [pgbouncer]="$PGB_PORT" [unchecked]="$SGU_PORT")
 declare -A PROXY_PID=([sandgate]="$SG_PID" [observed]="$SGO_PID" [pgbouncer]="$PGB_PID" [unchecked]="$SGU_PID")
-declare -A TPS=() USPT=() FAILED=()
+declare -A TPS=() USPT=() FAILED=() SINKUS=()
 FAILURES="$TMP/failures.txt"
 : >"$FAILURES"
 
@@ -328,13 +329,15 @@ FAILURES="$TMP/failures.txt"
 export PGSSLMODE=disable PGGSSENCMODE=disable PGPASSWORD="$BENCH_PW"
 
 run_one() { # workload-index target round
-  local w=$1 t=$2 r=$3 out rc=0 before=0 after=0 tps tx us="-" pid="${PROXY_PID[$2]:-}"
+  local w=$1 t=$2 r=$3 out rc=0 before=0 after=0 sbefore=0 safter=0 tps tx us="-" pid="${PROXY_PID[$2]:-}"
   out="$TMP/run-w$1-$2-r$3.log"
   [ -n "$pid" ] && before="$(cpu_ticks "$pid")"
+  [ "$t" = observed ] && sbefore="$(cpu_ticks "$SINK_PID")"
   # shellcheck disable=SC2086
   timeout -k 5 $((DURATION + 60)) "$PGBENCH" -n -c "$CLIENTS" -j "$THREADS" -T "$DURATION" ${W_ARGS[$w]} \
     -h 127.0.0.1 -p "${PORT[$t]}" -U bencher bench >"$out" 2>&1 || rc=$?
   [ -n "$pid" ] && after="$(cpu_ticks "$pid")"
+  [ "$t" = observed ] && safter="$(cpu_ticks "$SINK_PID")"
   tps="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$out" | tail -n1)"
   tx="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out" | tail -n1)"
   local errs
@@ -348,6 +351,9 @@ run_one() { # workload-index target round
   if [ -n "$pid" ]; then
     us="$(awk -v d=$((after - before)) -v hz="$CLK_TCK" -v n="$tx" 'BEGIN { printf "%.1f", d * 1e6 / hz / n }')"
     USPT["$w|$t"]+="$us "
+  fi
+  if [ "$t" = observed ]; then
+    SINKUS["$w"]+="$(awk -v d=$((safter - sbefore)) -v hz="$CLK_TCK" -v n="$tx" 'BEGIN { printf "%.1f", d * 1e6 / hz / n }') "
   fi
   TPS["$w|$t"]+="$tps "
   printf '  %-20s round %d  %-9s  tps %10.1f  proxy CPU µs/tx %s\n' "${W_NAME[$w]}" "$r" "$t" "$tps" "$us" >&2
@@ -409,6 +415,10 @@ for ((w = 0; w < ${#W_NAME[@]}; w++)); do
 done
 echo "(unchecked: the same gateway built with -tags sandgate_unchecked, applying no policy; sg/unchk is what the policy costs)"
 echo "(µs/tx: CPU time of the proxy process, utime+stime from /proc, per pgbench transaction; median of runs)"
+for ((w = 0; w < ${#W_NAME[@]}; w++)); do
+  # shellcheck disable=SC2086
+  [ -n "${SINKUS["$w"]:-}" ] && printf '(%s: the OTLP sink, standing in for a collector on this machine, used %s µs of CPU per transaction)\n' "${W_NAME[$w]}" "$(median ${SINKUS["$w"]})"
+done
 
 if [ -s "$FAILURES" ]; then
   echo

@@ -198,6 +198,13 @@ func (c Config) validate() error {
 			bad("egress.listen", c.Egress.Listen, "must be host:port")
 		}
 	}
+	if t := c.Egress.TLS; (t.CertFile == "") != (t.KeyFile == "") {
+		bad("egress.tls", t.CertFile+t.KeyFile, "needs both cert_file and key_file")
+	} else if t.CertFile == "" && (t.ClientCAFile != "" || t.RequireClientCert) {
+		bad("egress.tls.client_ca_file", t.ClientCAFile, "client certificates need the proxy's own TLS: set cert_file and key_file")
+	} else if t.RequireClientCert && t.ClientCAFile == "" {
+		bad("egress.tls.require_client_cert", t.RequireClientCert, "needs client_ca_file, the CA that issues the sandboxes' certificates")
+	}
 	if c.HTTPData.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.HTTPData.Listen); err != nil {
 			bad("http_data.listen", c.HTTPData.Listen, "must be host:port")

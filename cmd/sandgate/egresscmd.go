@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/sandgate/sandgate/gateway/egress"
@@ -18,6 +21,49 @@ import (
 type EgressConfig struct {
 	// Listen is the proxy's address; empty means the proxy is off.
 	Listen string `yaml:"listen"`
+	// TLS makes the listener an HTTPS proxy and, with ClientCAFile, lets
+	// sandboxes identify by client certificate.
+	TLS EgressTLS `yaml:"tls"`
+}
+
+// EgressTLS is the egress proxy's own TLS: off unless CertFile is set.
+type EgressTLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile holds the CA certificates (PEM) that issue sandboxes'
+	// client certificates; a certificate they verify names its sandbox by
+	// its subject common name.
+	ClientCAFile string `yaml:"client_ca_file"`
+	// RequireClientCert refuses clients without a certificate, so
+	// Proxy-Authorization passwords are no longer accepted.
+	RequireClientCert bool `yaml:"require_client_cert"`
+}
+
+// tlsConfig loads the proxy's TLS settings; nil when TLS is off.
+func (e EgressTLS) tlsConfig(path func(string) string) (*tls.Config, error) {
+	if e.CertFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(path(e.CertFile), path(e.KeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("egress.tls: load the proxy's certificate and key: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if e.ClientCAFile != "" {
+		pem, err := os.ReadFile(path(e.ClientCAFile))
+		if err != nil {
+			return nil, fmt.Errorf("egress.tls.client_ca_file: %w", err)
+		}
+		tc.ClientCAs = x509.NewCertPool()
+		if !tc.ClientCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("egress.tls.client_ca_file %s: no PEM certificate in it", e.ClientCAFile)
+		}
+		tc.ClientAuth = tls.VerifyClientCertIfGiven
+		if e.RequireClientCert {
+			tc.ClientAuth = tls.RequireAndVerifyClientCert
+		}
+	}
+	return tc, nil
 }
 
 // egressConfig maps the policy's egress sections onto the proxy's config.
@@ -77,6 +123,9 @@ func (gw *gateway) startEgress(ctx context.Context) (func(context.Context) error
 	ecfg, err := egressConfig(gw.policy.Load(), listen)
 	if err != nil {
 		return nil, fmt.Errorf("egress: %w", err)
+	}
+	if ecfg.TLS, err = gw.cfg.Egress.TLS.tlsConfig(gw.cfg.path); err != nil {
+		return nil, err
 	}
 	if ap, err := netip.ParseAddrPort(gw.cfg.Listen); err == nil {
 		ecfg.SelfAddrs = append(ecfg.SelfAddrs, ap)

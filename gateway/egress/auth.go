@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -18,9 +19,45 @@ import (
 )
 
 var (
-	errNoCredentials  = errors.New("no proxy credentials")
-	errBadCredentials = errors.New("proxy credentials not accepted")
+	errNoCredentials    = errors.New("no proxy credentials")
+	errBadCredentials   = errors.New("proxy credentials not accepted")
+	errCertSandbox      = errors.New("client certificate names no configured sandbox")
+	errIdentityConflict = errors.New("client certificate and proxy credentials disagree")
 )
+
+// identify names the request's sandbox: from the client certificate when
+// the TLS handshake verified one (its subject common name), otherwise from
+// Proxy-Authorization. Nothing else the client sends names a sandbox.
+func (st *state) identify(r *http.Request, rec *record) (string, error) {
+	cn, ok := certSandbox(r.TLS)
+	if !ok {
+		name, err := st.auth.authenticate(r.Header)
+		if err == nil {
+			rec.identity = "password"
+		}
+		return name, err
+	}
+	if _, known := st.sandboxes[cn]; !known {
+		return "", errCertSandbox
+	}
+	if user, _, ok := parseBasic(r.Header.Get("Proxy-Authorization")); ok && user != cn {
+		return "", errIdentityConflict
+	}
+	rec.identity = "certificate"
+	return cn, nil
+}
+
+// certSandbox returns the common name of a client certificate the TLS
+// handshake verified against the configured CAs. An unverified
+// certificate (none of the accepted ClientAuth modes lets one through)
+// names nothing.
+func certSandbox(cs *tls.ConnectionState) (string, bool) {
+	if cs == nil || len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+		return "", false
+	}
+	cn := cs.VerifiedChains[0][0].Subject.CommonName
+	return cn, cn != ""
+}
 
 // authenticator checks Proxy-Authorization Basic credentials against the
 // sandboxes' SCRAM-SHA-256 verifiers, remembering recent successes under an

@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -64,6 +65,16 @@ type Config struct {
 	// OnRequest, if set, is called once per request, allowed or denied,
 	// after it ends (the audit log). It must not block for long.
 	OnRequest func(Outcome)
+	// TLS, if set, makes the listener an HTTPS proxy: clients reach it
+	// over TLS (curl --proxy https://…, a Go client with an https:// proxy
+	// URL). Its ClientCAs and ClientAuth decide client certificates: with
+	// tls.VerifyClientCertIfGiven a certificate that verifies against
+	// ClientCAs names its sandbox by its subject common name (as
+	// PostgreSQL's cert authentication names a user) and clients without
+	// one use Proxy-Authorization; with tls.RequireAndVerifyClientCert
+	// every client needs one. Modes that accept a certificate without
+	// verifying it (RequestClientCert, RequireAnyClientCert) are refused.
+	TLS *tls.Config
 }
 
 // Outcome is what one request did, for the audit log: never a path, a
@@ -189,6 +200,19 @@ func (c *Config) Validate() error {
 	}
 	for _, name := range sortedKeys(c.Sandboxes) {
 		validateSandbox(name, c.Sandboxes[name], add)
+	}
+	if t := c.TLS; t != nil {
+		if len(t.Certificates) == 0 && t.GetCertificate == nil && t.GetConfigForClient == nil {
+			add("tls", "", "an HTTPS proxy needs its own certificate and key")
+		}
+		switch t.ClientAuth {
+		case tls.RequestClientCert, tls.RequireAnyClientCert:
+			add("tls.client_auth", t.ClientAuth.String(), "client certificates must be verified against a CA: use VerifyClientCertIfGiven or RequireAndVerifyClientCert")
+		case tls.VerifyClientCertIfGiven, tls.RequireAndVerifyClientCert:
+			if t.ClientCAs == nil {
+				add("tls.client_cas", "", "verifying client certificates needs the CA that issues them")
+			}
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -5,12 +5,16 @@
 //
 // # What a request goes through
 //
-//  1. Identity comes only from Proxy-Authorization (Basic, user = sandbox
-//     name), checked against the sandbox's SCRAM-SHA-256 verifier
-//     ([policy.ParseVerifier]); a bounded cache keyed by an HMAC of user and
-//     password under a random per-process key saves the PBKDF2 cost. No
-//     header the sandbox controls (X-Forwarded-For, X-Sandgate-*, Forwarded)
-//     ever names a sandbox.
+//  1. Identity comes only from an authenticated channel: a client
+//     certificate verified against the configured CA when the proxy speaks
+//     TLS (Config.TLS; its subject common name is the sandbox, as in
+//     PostgreSQL's cert authentication), or else Proxy-Authorization (Basic,
+//     user = sandbox name), checked against the sandbox's SCRAM-SHA-256
+//     verifier ([policy.ParseVerifier]); a bounded cache keyed by an HMAC of
+//     user and password under a random per-process key saves the PBKDF2
+//     cost. A certificate and a password naming different sandboxes are
+//     refused. No header the sandbox controls (X-Forwarded-For,
+//     X-Sandgate-*, Forwarded) ever names a sandbox.
 //  2. Per-sandbox limits: request rate (429 with Retry-After), concurrent
 //     plain requests and open tunnels.
 //  3. The target is parsed the way curl and glibc's inet_aton would read it
@@ -51,8 +55,8 @@
 // # What this package leaves out
 //
 // It does not intercept TLS, cache, rewrite bodies, speak HTTP/2 (either
-// side), support WebSocket upgrades in plain HTTP, nor authenticate by client
-// certificate (planned). It does not load YAML: the caller fills [Config].
+// side), nor support WebSocket upgrades in plain HTTP. It does not load
+// YAML: the caller fills [Config].
 // It does not follow redirects: the client sees the 3xx and its next request
 // is checked like any other.
 package egress

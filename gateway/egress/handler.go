@@ -40,11 +40,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // admit identifies the sandbox from its credentials and applies its rate.
 func (s *Server) admit(r *http.Request, rec *record) (*sandbox, *denial) {
 	st := s.state.Load()
-	name, err := st.auth.authenticate(r.Header)
+	name, err := st.identify(r, rec)
 	switch {
 	case errors.Is(err, errNoCredentials):
 		return nil, &denial{status: http.StatusProxyAuthRequired, code: CodeAuthRequired,
-			reason: "send Proxy-Authorization: Basic with the sandbox name and its password"}
+			reason: "send Proxy-Authorization: Basic with the sandbox name and its password, or connect with the sandbox's client certificate"}
+	case errors.Is(err, errCertSandbox):
+		return nil, &denial{status: http.StatusProxyAuthRequired, code: CodeAuthFailed,
+			reason: "the client certificate names a sandbox (its common name) that has no egress rules; ask for the sandbox to be added to the policy"}
+	case errors.Is(err, errIdentityConflict):
+		return nil, &denial{status: http.StatusProxyAuthRequired, code: CodeAuthFailed,
+			reason: "the client certificate and Proxy-Authorization name different sandboxes; send one identity"}
 	case err != nil:
 		return nil, &denial{status: http.StatusProxyAuthRequired, code: CodeAuthFailed,
 			reason: "the sandbox name or password was not accepted"}
@@ -155,6 +161,7 @@ func (s *Server) finish(rec *record, span trace.Span) {
 	dur := time.Since(rec.start)
 	span.SetAttributes(
 		attribute.String("sandbox", rec.sandbox),
+		attribute.String("sandgate.identity", rec.identity),
 		attribute.String("destination.host", rec.host),
 		attribute.Int("destination.port", rec.port),
 		attribute.String("decision", rec.decision),
@@ -182,7 +189,7 @@ func (s *Server) finish(rec *record, span trace.Span) {
 	}
 	attrs := []slog.Attr{
 		slog.String("decision", rec.decision), slog.String("rule", rec.rule),
-		slog.String("sandbox", rec.sandbox), slog.String("method", rec.method),
+		slog.String("sandbox", rec.sandbox), slog.String("identity", rec.identity), slog.String("method", rec.method),
 		slog.String("destination", rec.dest), slog.Int("status", rec.status),
 		slog.String("code", string(rec.code)), slog.Duration("duration", dur),
 		slog.Int64("bytes_in", rec.bytesIn), slog.Int64("bytes_out", rec.bytesOut),

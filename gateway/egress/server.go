@@ -133,6 +133,12 @@ func (s *Server) newHTTPServer() *http.Server {
 // Shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.addListenerAddrs(ln.Addr())
+	if s.cfg.TLS != nil {
+		tc := s.cfg.TLS.Clone()
+		tc.NextProtos = []string{"http/1.1"} // no HTTP/2
+		tc.MinVersion = max(tc.MinVersion, tls.VersionTLS12)
+		ln = tls.NewListener(ln, tc)
+	}
 	stop := context.AfterFunc(ctx, func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeouts.Shutdown)
 		defer cancel()
@@ -232,6 +238,7 @@ type record struct {
 	dest     string
 	host     string
 	port     int
+	identity string // how the sandbox was identified: certificate or password
 	decision string // allow, report, deny
 	rule     string
 	code     ErrorCode

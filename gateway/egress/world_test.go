@@ -177,6 +177,9 @@ func newWorld(t *testing.T, mutate func(*Config)) *world {
 	if mutate != nil {
 		mutate(&cfg)
 	}
+	if cfg.TLS != nil {
+		w.proxyURL = "https://" + ln.Addr().String()
+	}
 	w.srv, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)

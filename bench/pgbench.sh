@@ -9,7 +9,8 @@
 # Knobs (environment): ONLY (regexp of workload names), TARGETS_ONLY (regexp of
 # target names: direct sandgate observed pgbouncer unchecked), OBS_TRACES and
 # OBS_AUDIT (1: the observed gateway traces / audits; 0: it does not),
-# OBS_DURABILITY (group or fsync: the observed gateway's audit durability), ROUNDS (3), DURATION (seconds per run, 10), SCALE (10),
+# OBS_DURABILITY (group or fsync: the observed gateway's audit durability),
+# OBS_GROUP_WINDOW (its audit.group_window, e.g. 20ms), ROUNDS (3), DURATION (seconds per run, 10), SCALE (10),
 # CLIENTS (8), THREADS (2), MAX_SECONDS (whole-run watchdog), KEEP_TMP=1
 # (keep the temp dir with every log), SANDGATE_BIN (bin/sandgate), PROFILE_DIR
 # (each sandgate writes a CPU profile of its whole run there: sandgate.pprof,
@@ -249,6 +250,7 @@ audit:
   dir: audit
   durability: ${OBS_DURABILITY:-group}
 EOF
+  [ -n "${OBS_GROUP_WINDOW:-}" ] && echo "  group_window: $OBS_GROUP_WINDOW" >>"$TMP/sg/observed.yaml"
 fi
 log "starting sandgate with tracing and audit on 127.0.0.1:$SGO_PORT"
 SANDGATE_UPSTREAM_PASSWORD="$UP_PW" "$SANDGATE_BIN" serve -config "$TMP/sg/observed.yaml" $(prof observed) >"$TMP/observed.log" 2>&1 &

@@ -110,6 +110,9 @@ type SynthConfig struct {
 type AuditConfig struct {
 	Dir          string `yaml:"dir"`        // empty means no audit log
 	Durability   string `yaml:"durability"` // group (default) or fsync
+	// GroupWindow bounds how long a record waits for its group's fsync
+	// with durability group (what a crash can lose); empty means 5ms.
+	GroupWindow  string `yaml:"group_window"`
 	MaxFileBytes int64  `yaml:"max_file_bytes"`
 }
 
@@ -283,6 +286,13 @@ func (c Config) validate() error {
 	case "", "group", "fsync":
 	default:
 		bad("audit.durability", c.Audit.Durability, "must be group or fsync")
+	}
+	if w := c.Audit.GroupWindow; w != "" {
+		if d, err := time.ParseDuration(w); err != nil || d <= 0 || d > time.Second {
+			bad("audit.group_window", w, "must be a duration from 1ms to 1s, such as 5ms or 20ms")
+		} else if c.Audit.Durability == "fsync" {
+			bad("audit.group_window", w, "applies to durability group only; fsync writes each record at once")
+		}
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":

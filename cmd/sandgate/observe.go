@@ -52,7 +52,8 @@ func newObservability(ctx context.Context, cfg Config) (*observability, error) {
 	}
 	if cfg.Audit.Dir != "" {
 		o.lag = &lagTracker{hist: o.metrics}
-		ac := audit.Config{Dir: cfg.path(cfg.Audit.Dir), MaxFileBytes: cfg.Audit.MaxFileBytes, OnDurable: o.lag.durable}
+		ac := audit.Config{Dir: cfg.path(cfg.Audit.Dir), MaxFileBytes: cfg.Audit.MaxFileBytes, OnDurable: o.lag.durable,
+			GroupWindow: duration(cfg.Audit.GroupWindow)}
 		if cfg.Audit.Durability == "fsync" {
 			ac.Durability = audit.SyncEach
 		}

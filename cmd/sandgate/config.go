@@ -108,8 +108,8 @@ type SynthConfig struct {
 
 // AuditConfig is the tamper-evident audit log.
 type AuditConfig struct {
-	Dir          string `yaml:"dir"`        // empty means no audit log
-	Durability   string `yaml:"durability"` // group (default) or fsync
+	Dir        string `yaml:"dir"`        // empty means no audit log
+	Durability string `yaml:"durability"` // group (default) or fsync
 	// GroupWindow bounds how long a record waits for its group's fsync
 	// with durability group (what a crash can lose); empty means 5ms.
 	GroupWindow  string `yaml:"group_window"`

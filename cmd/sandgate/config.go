@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -247,9 +249,12 @@ func (c Config) validate() error {
 	if c.Upstream.PasswordEnv == "" && c.Upstream.PasswordFile == "" {
 		bad("upstream", "", "set password_env or password_file (a password is never written in this file)")
 	}
-	for field, v := range map[string]string{"upstream.connect_timeout": c.Upstream.ConnectTime,
+	durations := map[string]string{"upstream.connect_timeout": c.Upstream.ConnectTime,
 		"limits.startup_timeout": c.Limits.StartupTimeout, "limits.idle_timeout": c.Limits.IdleTimeout,
-		"pool.idle_timeout": c.Pool.IdleTimeout} {
+		"pool.idle_timeout": c.Pool.IdleTimeout}
+	maps.Copy(durations, c.Egress.Timeouts.fields())
+	for _, field := range slices.Sorted(maps.Keys(durations)) {
+		v := durations[field]
 		if v == "" {
 			continue
 		}

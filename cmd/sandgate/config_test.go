@@ -3,6 +3,9 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/sandgate/sandgate/gateway/egress"
 )
 
 // TestAuditGroupWindowConfig: audit.group_window takes a duration from
@@ -26,5 +29,25 @@ func TestAuditGroupWindowConfig(t *testing.T) {
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("audit: %s: got %v, want an error saying %s", tc.audit, err, tc.want)
 		}
+	}
+}
+
+// TestEgressTimeoutsConfig: egress.timeouts reach the proxy, and a bad
+// duration is refused with its field named.
+func TestEgressTimeoutsConfig(t *testing.T) {
+	base := "version: 1\nlisten: 127.0.0.1:6432\npolicy: [p.yaml]\nupstream: {host: 127.0.0.1, port: 5432, user: u, password_env: X}\n"
+	cfg, err := ParseConfig(strings.NewReader(base + "egress: {listen: 127.0.0.1:3128, timeouts: {connect: 3s, dns: 1s, response_header: 20s, idle_tunnel: 1m, client_header: 4s, client_idle: 30s}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cfg.Egress.Timeouts.timeouts()
+	want := egress.Timeouts{Connect: 3 * time.Second, DNS: time.Second, ResponseHeader: 20 * time.Second,
+		IdleTunnel: time.Minute, ClientHeader: 4 * time.Second, ClientIdle: 30 * time.Second}
+	if got != want {
+		t.Fatalf("timeouts %+v, want %+v", got, want)
+	}
+	_, err = ParseConfig(strings.NewReader(base + "egress: {listen: 127.0.0.1:3128, timeouts: {idle_tunnel: forever}}\n"))
+	if err == nil || !strings.Contains(err.Error(), "egress.timeouts.idle_tunnel") {
+		t.Fatalf("bad idle_tunnel: %v", err)
 	}
 }

@@ -24,6 +24,31 @@ type EgressConfig struct {
 	// TLS makes the listener an HTTPS proxy and, with ClientCAFile, lets
 	// sandboxes identify by client certificate.
 	TLS EgressTLS `yaml:"tls"`
+	// Timeouts bound each phase of a request (durations such as 10s);
+	// empty fields keep the proxy's defaults.
+	Timeouts EgressTimeouts `yaml:"timeouts"`
+}
+
+// EgressTimeouts are egress.Timeouts as durations in YAML.
+type EgressTimeouts struct {
+	Connect        string `yaml:"connect"`         // TCP connect to the destination [10s]
+	DNS            string `yaml:"dns"`             // one name resolution [5s]
+	ResponseHeader string `yaml:"response_header"` // destination's response head [30s]
+	IdleTunnel     string `yaml:"idle_tunnel"`     // a CONNECT tunnel with no bytes either way [2m]
+	ClientHeader   string `yaml:"client_header"`   // the client's request head (slowloris) [10s]
+	ClientIdle     string `yaml:"client_idle"`     // a keep-alive client between requests [60s]
+}
+
+// fields names each timeout by its YAML path, for validation.
+func (t EgressTimeouts) fields() map[string]string {
+	return map[string]string{"egress.timeouts.connect": t.Connect, "egress.timeouts.dns": t.DNS,
+		"egress.timeouts.response_header": t.ResponseHeader, "egress.timeouts.idle_tunnel": t.IdleTunnel,
+		"egress.timeouts.client_header": t.ClientHeader, "egress.timeouts.client_idle": t.ClientIdle}
+}
+
+func (t EgressTimeouts) timeouts() egress.Timeouts {
+	return egress.Timeouts{Connect: duration(t.Connect), DNS: duration(t.DNS), ResponseHeader: duration(t.ResponseHeader),
+		IdleTunnel: duration(t.IdleTunnel), ClientHeader: duration(t.ClientHeader), ClientIdle: duration(t.ClientIdle)}
 }
 
 // EgressTLS is the egress proxy's own TLS: off unless CertFile is set.
@@ -127,6 +152,7 @@ func (gw *gateway) startEgress(ctx context.Context) (func(context.Context) error
 	if ecfg.TLS, err = gw.cfg.Egress.TLS.tlsConfig(gw.cfg.path); err != nil {
 		return nil, err
 	}
+	ecfg.Timeouts = gw.cfg.Egress.Timeouts.timeouts()
 	if ap, err := netip.ParseAddrPort(gw.cfg.Listen); err == nil {
 		ecfg.SelfAddrs = append(ecfg.SelfAddrs, ap)
 	}

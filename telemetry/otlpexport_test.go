@@ -259,3 +259,49 @@ func (marshalClient) UploadTraces(_ context.Context, rss []*tracepb.ResourceSpan
 	_, err := proto.Marshal(&tracepb.TracesData{ResourceSpans: rss})
 	return err
 }
+
+// FuzzOTLPExporterMatchesOTLPConversion: for spans built from arbitrary
+// names, keys, strings and numbers, the hand-written encoder sends what
+// the OTLP exporter's own conversion sends (strings that are not valid
+// UTF-8, which that conversion cannot marshal, are compared after the
+// repair the encoder makes).
+func FuzzOTLPExporterMatchesOTLPConversion(f *testing.F) {
+	f.Add("SELECT t", "db.query.text", "SELECT * FROM t WHERE id = ?", int64(0), 0.5, true, "ok")
+	f.Add("", "", "", int64(-1), -0.0, false, "")
+	f.Add("n\xff", "k\xfe", "v\xc3", int64(1<<62), 1e300, true, "denied by policy: rule")
+	f.Fuzz(func(t *testing.T, name, key, value string, n int64, x float64, b bool, status string) {
+		ctx := context.Background()
+		var want, got captureClient
+		official, err := otlptrace.New(ctx, &want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ours, err := newOTLPExporter(ctx, &got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := tracetest.SpanStub{Name: name, SpanKind: trace.SpanKind(n & 7),
+			SpanContext: trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{byte(n)}, SpanID: trace.SpanID{byte(n >> 8)}}),
+			StartTime:   time.Unix(0, n&(1<<60-1)), EndTime: time.Unix(0, n&(1<<61-1)),
+			Attributes: []attribute.KeyValue{attribute.String(key, value), attribute.Int64(key+"n", n),
+				attribute.Float64(key+"x", x), attribute.Bool(key+"b", b), attribute.StringSlice(key+"s", []string{value, name})},
+			Status: sdktrace.Status{Code: codes.Code(uint32(n) % 3), Description: status}}
+		spans := tracetest.SpanStubs{st, st}.Snapshots()
+		if err := ours.ExportSpans(ctx, spans); err != nil {
+			t.Fatal(err)
+		}
+		// The official path, on the same span with strings repaired.
+		fixed := st
+		fixed.Name, fixed.Status.Description = validUTF8(name), validUTF8(status)
+		k, v, nm := validUTF8(key), validUTF8(value), validUTF8(name)
+		fixed.Attributes = []attribute.KeyValue{attribute.String(k, v), attribute.Int64(k+"n", n),
+			attribute.Float64(validUTF8(key+"x"), x), attribute.Bool(validUTF8(key+"b"), b), attribute.StringSlice(validUTF8(key+"s"), []string{v, nm})}
+		fixed.Attributes[1].Key = attribute.Key(validUTF8(key + "n"))
+		if err := official.ExportSpans(ctx, tracetest.SpanStubs{fixed, fixed}.Snapshots()); err != nil {
+			t.Fatal(err)
+		}
+		if w, g := canonical(t, want.uploads[0]), canonical(t, got.uploads[0]); w != g {
+			t.Fatalf("differs from the OTLP exporter's:\n got: %s\nwant: %s", g, w)
+		}
+	})
+}

@@ -66,7 +66,7 @@ if [ "${TRACE:-1}" = 1 ]; then
   for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$OTLP_PORT") 2>/dev/null && break; sleep 0.1; done
   TRACE_ARGS=(-otlp "127.0.0.1:$OTLP_PORT")
 fi
-GOGC="${SANDGATE_GOGC:-100}" GOMAXPROCS="${SANDGATE_GOMAXPROCS:-$(nproc)}" "$TMP/egressload" proxy -backend-port "$BPORT" -host "$HOST=127.0.0.1" -password "$PASSWORD" \
+GOGC="${SANDGATE_GOGC:-400}" GOMAXPROCS="${SANDGATE_GOMAXPROCS:-$(nproc)}" "$TMP/egressload" proxy -backend-port "$BPORT" -host "$HOST=127.0.0.1" -password "$PASSWORD" \
   -addr-file "$TMP/sandgate.addr" -log "$TMP/sandgate.log" "${TRACE_ARGS[@]}" 2>"$TMP/sandgate.err" &
 PIDS+=($!)
 SANDGATE_PID=$!

@@ -11,7 +11,8 @@
 #
 # Knobs (environment): ROUNDS (3), DURATION (10), CONNS (32), THREADS (2),
 # SIZE (1024), KEEP_TMP=1 (keep logs and configs), SQUID (squid binary),
-# TRACE (1: every request traced over OTLP/HTTP to bench/otlpsink; 0: off).
+# TRACE (1: every request traced over OTLP/HTTP to bench/otlpsink; 0: off),
+# PROFILE (a file: the sandgate proxy writes a CPU profile of its run there).
 # Needs wrk and squid (apt-get install -y wrk squid). See bench/README-egress.md.
 set -euo pipefail
 
@@ -67,7 +68,7 @@ if [ "${TRACE:-1}" = 1 ]; then
   TRACE_ARGS=(-otlp "127.0.0.1:$OTLP_PORT")
 fi
 GOGC="${SANDGATE_GOGC:-400}" GOMAXPROCS="${SANDGATE_GOMAXPROCS:-$(nproc)}" "$TMP/egressload" proxy -backend-port "$BPORT" -host "$HOST=127.0.0.1" -password "$PASSWORD" \
-  -addr-file "$TMP/sandgate.addr" -log "$TMP/sandgate.log" "${TRACE_ARGS[@]}" 2>"$TMP/sandgate.err" &
+  -addr-file "$TMP/sandgate.addr" -log "$TMP/sandgate.log" "${TRACE_ARGS[@]}" ${PROFILE:+-cpuprofile "$PROFILE"} 2>"$TMP/sandgate.err" &
 PIDS+=($!)
 SANDGATE_PID=$!
 wait_file "$TMP/sandgate.addr"

@@ -21,8 +21,12 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// maxKVCache bounds the encoded attributes kept between exports.
-const maxKVCache = 4096
+// maxKVCache bounds the encoded attributes kept between exports, and
+// maxCachedString the length of a string attribute that is cached.
+const (
+	maxKVCache      = 4096
+	maxCachedString = 2048
+)
 
 // otlpExporter sends spans through an OpenTelemetry OTLP client
 // (otlptracegrpc or otlptracehttp, which own the transport: TLS, headers,
@@ -262,6 +266,15 @@ func (e *otlpExporter) appendSpan(b []byte, sd sdktrace.ReadOnlySpan) []byte {
 func (e *otlpExporter) appendAttribute(b []byte, kv attribute.KeyValue) []byte {
 	switch kv.Value.Type() {
 	case attribute.STRING, attribute.BOOL:
+		if kv.Value.Type() == attribute.STRING && len(kv.Value.AsString()) > maxCachedString {
+			// AnyValue.string_value (field 1), not cached: the cache's
+			// memory stays bounded by maxKVCache × maxCachedString.
+			v := validUTF8(kv.Value.AsString())
+			anySize := protowire.SizeTag(1) + protowire.SizeBytes(len(v))
+			b = appendKeyValueHead(b, validUTF8(string(kv.Key)), anySize)
+			b = protowire.AppendTag(b, 1, protowire.BytesType)
+			return protowire.AppendString(b, v)
+		}
 		enc, ok := e.kvs[kv]
 		if !ok {
 			enc = appendMessageField(nil, spanAttributes, heapKeyValue(kv))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -103,6 +104,7 @@ func exportStubs(n int) []sdktrace.ReadOnlySpan {
 				attribute.Int64("sandgate.rows", int64(i)),
 				attribute.Bool("sandgate.flag", i%2 == 0),
 				attribute.Float64("ratio", float64(i)/7),
+				attribute.String("long", strings.Repeat("x", maxCachedString+i%3)),
 				attribute.StringSlice("sandgate.columns", []string{"a", fmt.Sprint(i)}),
 				attribute.Int64Slice("ints", []int64{1, int64(i)}),
 				attribute.BoolSlice("bools", []bool{true, false}),

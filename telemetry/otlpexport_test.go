@@ -133,22 +133,29 @@ func exportStubs(n int) []sdktrace.ReadOnlySpan {
 	return stubs.Snapshots()
 }
 
+// exporterPair returns the OTLP exporter's own conversion and the
+// encoder, each sending to its own capturing client.
+func exporterPair(t *testing.T) (official, ours sdktrace.SpanExporter, want, got *captureClient) {
+	t.Helper()
+	want, got = &captureClient{}, &captureClient{}
+	var err error
+	if official, err = otlptrace.New(context.Background(), want); err != nil {
+		t.Fatal(err)
+	}
+	if ours, err = newOTLPExporter(context.Background(), got); err != nil {
+		t.Fatal(err)
+	}
+	return official, ours, want, got
+}
+
 // TestOTLPExporterMatchesOTLPConversion checks that the slab exporter sends
 // exactly the messages the OTLP exporter's own conversion sends, batch
-// after batch (slabs and cache reused), including spans with every
+// after batch (buffers and cache reused), including spans with every
 // attribute type, events, links, statuses, remote parents and several
 // resources and scopes.
 func TestOTLPExporterMatchesOTLPConversion(t *testing.T) {
 	ctx := context.Background()
-	var want, got captureClient
-	official, err := otlptrace.New(ctx, &want)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ours, err := newOTLPExporter(ctx, &got)
-	if err != nil {
-		t.Fatal(err)
-	}
+	official, ours, want, got := exporterPair(t)
 	batches := [][]sdktrace.ReadOnlySpan{exportStubs(9), exportStubs(40), exportStubs(3), nil, exportStubs(1)}
 	// Enough distinct string attributes to overflow the attribute cache.
 	big := exportStubs(maxKVCache/2 + 10)
@@ -281,15 +288,7 @@ func FuzzOTLPExporterMatchesOTLPConversion(f *testing.F) {
 	f.Add("n\xff", "k\xfe", "v\xc3", int64(1<<62), 1e300, true, "denied by policy: rule")
 	f.Fuzz(func(t *testing.T, name, key, value string, n int64, x float64, b bool, status string) {
 		ctx := context.Background()
-		var want, got captureClient
-		official, err := otlptrace.New(ctx, &want)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ours, err := newOTLPExporter(ctx, &got)
-		if err != nil {
-			t.Fatal(err)
-		}
+		official, ours, want, got := exporterPair(t)
 		st := tracetest.SpanStub{Name: name, SpanKind: trace.SpanKind(n & 7),
 			SpanContext: trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{byte(n)}, SpanID: trace.SpanID{byte(n >> 8)}}),
 			StartTime:   time.Unix(0, n&(1<<60-1)), EndTime: time.Unix(0, n&(1<<61-1)),

@@ -73,7 +73,7 @@ func (e EgressTLS) tlsConfig(path func(string) string) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("egress.tls: load the proxy's certificate and key: %w", err)
 	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}} // egress.Serve sets TLS 1.2 at least and HTTP/1.1
 	if e.ClientCAFile != "" {
 		pem, err := os.ReadFile(path(e.ClientCAFile))
 		if err != nil {

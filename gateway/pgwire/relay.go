@@ -87,33 +87,20 @@ type protoError struct{ msg string }
 
 func (e *protoError) Error() string { return e.msg }
 
-// relay runs the steady state: one pump per direction. The first to fail
-// closes both sides; the upstream connection goes back to the pool only
-// after a clean Terminate with nothing pending.
+// relay runs the steady state: on an event loop (relayOnLoop) when the
+// session's sockets allow it, otherwise with one goroutine per direction.
+// The first failure ends the session; the upstream connection goes back to
+// the pool only after a clean Terminate with nothing pending.
 func (s *session) relay(ctx context.Context) (relayStats, error) {
 	up := s.upstream()
-	cp := &clientPump{s: s, up: up, in: newFrameReader(s.client, s.srv.cfg.MaxMessageBytes), q: &queue{}}
+	cp := &clientPump{s: s, up: up, q: &queue{}}
 	sp := newServerPump(s, up, cp.q)
 	sp.sessCtx = ctx
-	stop := context.AfterFunc(ctx, func() {
-		now := time.Now()
-		s.client.SetDeadline(now)
-		up.conn.SetDeadline(now)
-	})
-	defer stop()
-	errc := make(chan error, 2)
-	go cp.run(errc)
-	go sp.run(errc)
-	first := <-errc
+	first, reusable, onLoop := s.relayOnLoop(ctx, cp, sp)
+	if !onLoop {
+		first, reusable = s.relayGoroutines(ctx, cp, sp)
+	}
 	clean := errors.Is(first, errTerminate)
-	// Unblock the other pump: on a clean Terminate the server pump is idle
-	// or still owes responses, which makes the connection not reusable.
-	reusable := clean && cp.q.empty()
-	s.client.SetReadDeadline(time.Now())
-	up.conn.SetReadDeadline(time.Now())
-	<-errc
-	cp.in.release()
-	sp.in.release()
 	putOutBuf(cp.out)
 	putOutBuf(sp.out)
 	if !clean {
@@ -128,6 +115,34 @@ func (s *session) relay(ctx context.Context) (relayStats, error) {
 		return stats, nil // a client that just hangs up is not an error
 	}
 	return stats, first
+}
+
+// relayGoroutines runs one pump per direction, each in its own goroutine
+// reading with blocking calls. It returns the first pump's error and
+// whether the upstream connection is left clean for reuse.
+func (s *session) relayGoroutines(ctx context.Context, cp *clientPump, sp *serverPump) (first error, reusable bool) {
+	up := cp.up
+	cp.in = newFrameReader(s.client, s.srv.cfg.MaxMessageBytes)
+	sp.in = newFrameReader(up.conn, s.srv.cfg.MaxServerMessageBytes)
+	stop := context.AfterFunc(ctx, func() {
+		now := time.Now()
+		s.client.SetDeadline(now)
+		up.conn.SetDeadline(now)
+	})
+	defer stop()
+	errc := make(chan error, 2)
+	go cp.run(errc)
+	go sp.run(errc)
+	first = <-errc
+	// Unblock the other pump: on a clean Terminate the server pump is idle
+	// or still owes responses, which makes the connection not reusable.
+	reusable = errors.Is(first, errTerminate) && cp.q.empty()
+	s.client.SetReadDeadline(time.Now())
+	up.conn.SetReadDeadline(time.Now())
+	<-errc
+	cp.in.release()
+	sp.in.release()
+	return first, reusable
 }
 
 var (
@@ -168,13 +183,36 @@ func (s *session) endForPolicy(reason string) {
 		Message: "terminating the session: " + reason,
 		Hint:    "reconnect: the new session runs under the policy now in force"}
 	buf, _ := msg.Encode(nil)
+	s.log.Info("session ended by a policy reload", "reason", reason)
+	s.upMu.Lock()
+	defer s.upMu.Unlock()
+	if s.loopAbort != nil {
+		s.loopAbort(&farewell{msg: buf})
+		return
+	}
 	s.writeMu.Lock()
 	s.client.SetWriteDeadline(time.Now().Add(time.Second))
 	s.client.Write(buf)
 	s.writeMu.Unlock()
-	s.log.Info("session ended by a policy reload", "reason", reason)
 	s.client.Close()
 }
+
+// closeClient ends the session from outside it (the server shutting down).
+func (s *session) closeClient() {
+	s.upMu.Lock()
+	defer s.upMu.Unlock()
+	if s.loopAbort != nil {
+		s.loopAbort(io.EOF)
+		return
+	}
+	s.client.Close()
+}
+
+// farewell ends a relay on an event loop: its message is written to the
+// client, which is then closed.
+type farewell struct{ msg []byte }
+
+func (f *farewell) Error() string { return "session ended by the gateway" }
 
 // release resets the upstream connection and pools it, or closes it.
 func (s *session) release(ctx context.Context, up *serverConn, reusable bool, txStatus byte) {

@@ -79,6 +79,13 @@ type Config struct {
 	// Metrics counts sessions, statements and transformed fields. Nil means
 	// none.
 	Metrics *telemetry.Metrics
+	// GoroutineRelay relays every session with a goroutine per direction.
+	// By default (on Linux) sessions whose sockets are plain TCP or Unix
+	// sockets on both sides are relayed by the shared event loops, which
+	// spend about half the CPU per message; TLS sessions, and sessions
+	// under AuditBeforeAnswer (whose audit append waits for the disk),
+	// always use goroutines.
+	GoroutineRelay bool
 }
 
 // Server accepts PostgreSQL clients.
@@ -353,7 +360,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = ctx.Err()
 		s.mu.Lock()
 		for sess := range s.sessions {
-			sess.client.Close()
+			sess.closeClient()
 		}
 		s.mu.Unlock()
 		<-done

@@ -64,7 +64,6 @@ type portal struct {
 
 func newServerPump(s *session, up *serverConn, q *queue) *serverPump {
 	return &serverPump{s: s, up: up, q: q, ctx: context.Background(),
-		in:    newFrameReader(up.conn, s.srv.cfg.MaxServerMessageBytes),
 		stmts: map[string]*prepared{}, portals: map[string]*portal{},
 		plans: [2]map[string]*resultPlan{{}, {}}, txStatus: 'I'}
 }

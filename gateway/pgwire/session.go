@@ -30,8 +30,11 @@ type session struct {
 	cancelKey cancelKey
 	tls       bool
 
-	upMu sync.Mutex
+	upMu sync.Mutex // guards up, and client and loopAbort once admitted
 	up   *serverConn
+	// loopAbort ends the relay while it runs on an event loop; the
+	// session's sockets are then the loop's, not client's and up's.
+	loopAbort func(error)
 
 	writeMu sync.Mutex // client writes: the server pump, and fatal errors
 
@@ -59,7 +62,7 @@ const (
 )
 
 func (s *session) run(ctx context.Context) {
-	defer s.client.Close()
+	defer func() { s.client.Close() }() // the relay may have replaced it
 	start := time.Now()
 	s.client.SetDeadline(start.Add(s.srv.cfg.StartupTimeout))
 	be, err := s.startup(ctx)

@@ -47,7 +47,7 @@ import (
 type evloop struct {
 	ep, wake int // epoll instance; eventfd that wakes it for posted work
 	n        atomic.Int32
-	conns    map[int32]*loopConn // by socket, both sides; loop goroutine only
+	conns    []*loopConn // by socket number, both sides; loop goroutine only
 	events   []unix.EpollEvent
 	now      time.Time
 	lastScan time.Time
@@ -120,7 +120,7 @@ func newEvloop() (*evloop, error) {
 		unix.Close(wake)
 		return nil, fmt.Errorf("epoll add: %w", err)
 	}
-	return &evloop{ep: ep, wake: wake, conns: map[int32]*loopConn{}, events: make([]unix.EpollEvent, 128)}, nil
+	return &evloop{ep: ep, wake: wake, events: make([]unix.EpollEvent, 128)}, nil
 }
 
 // post runs fn on the loop's goroutine.
@@ -156,7 +156,7 @@ func (l *evloop) run() {
 				l.runCmds()
 				continue
 			}
-			lc := l.conns[ev.Fd]
+			lc := l.conn(int(ev.Fd))
 			if lc == nil || lc.ended {
 				continue
 			}
@@ -191,9 +191,23 @@ func (l *evloop) wait() int {
 	}
 }
 
+func (l *evloop) conn(fd int) *loopConn {
+	if fd < 0 || fd >= len(l.conns) {
+		return nil
+	}
+	return l.conns[fd]
+}
+
+func (l *evloop) setConn(fd int, lc *loopConn) {
+	if fd >= len(l.conns) {
+		l.conns = append(l.conns, make([]*loopConn, fd+1-len(l.conns)+64)...)
+	}
+	l.conns[fd] = lc
+}
+
 func (l *evloop) scanIdle() {
 	for fd, lc := range l.conns {
-		if fd == int32(lc.cfd) && lc.idle > 0 && l.now.Sub(lc.lastRead) > lc.idle {
+		if lc != nil && fd == lc.cfd && lc.idle > 0 && l.now.Sub(lc.lastRead) > lc.idle {
 			l.finish(lc, errIdle)
 		}
 	}
@@ -203,7 +217,8 @@ func (l *evloop) scanIdle() {
 func (l *evloop) add(lc *loopConn) {
 	lc.lastRead = time.Now()
 	lc.cEv, lc.uEv = unix.EPOLLIN|unix.EPOLLRDHUP, unix.EPOLLIN|unix.EPOLLRDHUP
-	l.conns[int32(lc.cfd)], l.conns[int32(lc.ufd)] = lc, lc
+	l.setConn(lc.cfd, lc)
+	l.setConn(lc.ufd, lc)
 	if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, lc.cfd, &unix.EpollEvent{Events: lc.cEv, Fd: int32(lc.cfd)}); err != nil {
 		lc.cEv = 0
 		l.finish(lc, fmt.Errorf("event loop: register client socket: %w", err))
@@ -222,8 +237,7 @@ func (l *evloop) finish(lc *loopConn, err error) {
 		return
 	}
 	lc.ended = true
-	delete(l.conns, int32(lc.cfd))
-	delete(l.conns, int32(lc.ufd))
+	l.conns[lc.cfd], l.conns[lc.ufd] = nil, nil
 	unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, lc.cfd, nil)
 	unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, lc.ufd, nil)
 	l.n.Add(-1)

@@ -19,14 +19,17 @@ import (
 // Config is the gateway's configuration file (configs/*.yaml). Policy
 // (sandboxes and their rules) lives in separate files it names.
 type Config struct {
-	Version   int             `yaml:"version"`
-	Listen    string          `yaml:"listen"`
-	DataDir   string          `yaml:"data_dir"`
-	Policy    []string        `yaml:"policy"`
-	TLS       TLSConfig       `yaml:"tls"`
-	Upstream  UpstreamConfig  `yaml:"upstream"`
-	Limits    LimitsConfig    `yaml:"limits"`
-	Pool      PoolConfig      `yaml:"pool"`
+	Version  int            `yaml:"version"`
+	Listen   string         `yaml:"listen"`
+	DataDir  string         `yaml:"data_dir"`
+	Policy   []string       `yaml:"policy"`
+	TLS      TLSConfig      `yaml:"tls"`
+	Upstream UpstreamConfig `yaml:"upstream"`
+	Limits   LimitsConfig   `yaml:"limits"`
+	Pool     PoolConfig     `yaml:"pool"`
+	// Relay: loop (default; Linux: plain-TCP sessions on the event loops)
+	// or goroutines (every session with a goroutine per direction).
+	Relay     string          `yaml:"relay"`
 	Keys      KeysConfig      `yaml:"keys"`
 	Log       LogConfig       `yaml:"log"`
 	Telemetry TelemetryConfig `yaml:"telemetry"`
@@ -222,6 +225,11 @@ func (c Config) validate() error {
 	}
 	if len(c.Policy) == 0 {
 		bad("policy", c.Policy, "name at least one policy file")
+	}
+	switch c.Relay {
+	case "", "loop", "goroutines":
+	default:
+		bad("relay", c.Relay, "must be loop or goroutines")
 	}
 	switch c.TLS.Mode {
 	case "off", "self-signed":

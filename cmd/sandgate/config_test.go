@@ -51,3 +51,22 @@ func TestEgressTimeoutsConfig(t *testing.T) {
 		t.Fatalf("bad idle_tunnel: %v", err)
 	}
 }
+
+// TestRelayConfig: relay is loop or goroutines, and anything else is
+// refused with the field named.
+func TestRelayConfig(t *testing.T) {
+	base := "version: 1\nlisten: 127.0.0.1:6432\npolicy: [p.yaml]\nupstream: {host: 127.0.0.1, port: 5432, user: u, password_env: X}\n"
+	for _, tc := range []struct{ relay, want string }{
+		{"", ""}, {"relay: loop\n", ""}, {"relay: goroutines\n", ""}, {"relay: threads\n", "relay"},
+	} {
+		cfg, err := ParseConfig(strings.NewReader(base + tc.relay))
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%q: %v", tc.relay, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), "must be loop or goroutines")):
+			t.Errorf("%q: got %v, want an error naming %s", tc.relay, err, tc.want)
+		case err == nil && strings.Contains(tc.relay, "goroutines") != (cfg.Relay == "goroutines"):
+			t.Errorf("%q: read as %q", tc.relay, cfg.Relay)
+		}
+	}
+}

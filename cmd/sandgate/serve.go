@@ -160,6 +160,7 @@ func newGateway(cfg Config, obs *observability) (*gateway, error) {
 		MaxMessageBytes: cfg.Limits.MaxMessageBytes, StartupTimeout: duration(cfg.Limits.StartupTimeout),
 		IdleTimeout: duration(cfg.Limits.IdleTimeout), MaxConnsPerSandbox: cfg.Limits.MaxConnsPerSandbox,
 		PoolIdlePerKey: cfg.Pool.IdlePerSandbox, PoolIdleTimeout: duration(cfg.Pool.IdleTimeout),
+		GoroutineRelay: cfg.Relay == "goroutines",
 	}
 	if obs != nil {
 		if obs.tracing {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -246,7 +247,14 @@ func (l *evloop) finish(lc *loopConn, err error) {
 }
 
 // ready handles one socket's events: write what is owed to it, then read.
+// A panic in a handler ends that session, not the loop's others.
 func (l *evloop) ready(lc *loopConn, fd int, ev uint32) {
+	defer func() {
+		if r := recover(); r != nil {
+			lc.s.log.Error("internal error in the relay; session closed", "panic", r, "stack", string(debug.Stack()))
+			l.finish(lc, fmt.Errorf("internal error in the relay: %v", r))
+		}
+	}()
 	readable := ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0
 	if fd == lc.cfd {
 		if ev&unix.EPOLLOUT != 0 && !l.flushClient(lc) {
@@ -265,6 +273,10 @@ func (l *evloop) ready(lc *loopConn, fd int, ev uint32) {
 	}
 	l.rearm(lc)
 }
+
+// testHookClientMessage, when set by a test, sees each client message
+// before the pump does (to inject a fault).
+var testHookClientMessage func(typ byte, body []byte)
 
 // readClient reads what the client sent and passes each whole message to
 // the client pump. False means the session has ended.
@@ -294,6 +306,9 @@ func (l *evloop) readClient(lc *loopConn) bool {
 		}
 		if !ok {
 			break
+		}
+		if testHookClientMessage != nil {
+			testHookClientMessage(typ, body)
 		}
 		if err := lc.cp.handle(typ, body); err != nil {
 			if errors.Is(err, errTerminate) {
@@ -467,6 +482,16 @@ func attachFD(fd int) (net.Conn, error) {
 	return c, err
 }
 
+// getReadBuf gives a frameBuf a pooled buffer (whole: it reads into its
+// length, not its capacity).
+func getReadBuf() []byte {
+	b := getOutBuf()
+	if cap(b) < frameBufSize {
+		return make([]byte, frameBufSize)
+	}
+	return b[:cap(b)]
+}
+
 // relayOnLoop runs the relay on an event loop when the session allows it;
 // onLoop false means it did not, and nothing was changed.
 func (s *session) relayOnLoop(ctx context.Context, cp *clientPump, sp *serverPump) (first error, reusable, onLoop bool) {
@@ -491,7 +516,7 @@ func (s *session) relayOnLoop(ctx context.Context, cp *clientPump, sp *serverPum
 		return fmt.Errorf("%w: %v", errUpstreamGone, err), false, true
 	}
 	lc := &loopConn{l: l, s: s, cp: cp, sp: sp, cfd: cfd, ufd: ufd, idle: cfg.IdleTimeout,
-		cin: frameBuf{max: cfg.MaxMessageBytes}, uin: frameBuf{max: cfg.MaxServerMessageBytes},
+		cin: frameBuf{max: cfg.MaxMessageBytes, buf: getReadBuf()}, uin: frameBuf{max: cfg.MaxServerMessageBytes, buf: getReadBuf()},
 		done: make(chan loopResult, 1)}
 	cp.out, sp.out = getOutBuf(), getOutBuf()
 	s.loopAbort = func(err error) { l.post(func() { l.finish(lc, err) }) }
@@ -502,6 +527,11 @@ func (s *session) relayOnLoop(ctx context.Context, cp *clientPump, sp *serverPum
 	res := <-lc.done
 	stop()
 	sp.observeFinished()
+	for _, b := range [][]byte{lc.cin.buf, lc.uin.buf} {
+		if cap(b) >= frameBufSize {
+			putOutBuf(b[:0])
+		}
+	}
 
 	// Take the sockets back.
 	client, cerr := attachFD(cfd)

@@ -185,3 +185,27 @@ func TestLoopLargeMessages(t *testing.T) {
 		t.Fatal("the session is not on the event loop")
 	}
 }
+
+// TestLoopSurvivesPanic: a fault while handling one session's message ends
+// that session; the loop's other sessions, and new ones, carry on.
+func TestLoopSurvivesPanic(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	bystander := connect(t, w.dsn("tester", testPassword, "disable"))
+	victim := connect(t, w.dsn("tester", testPassword, "disable"))
+	testHookClientMessage = func(typ byte, body []byte) {
+		if bytes.Contains(body, []byte("injected fault")) {
+			panic("injected fault")
+		}
+	}
+	t.Cleanup(func() { testHookClientMessage = nil })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := victim.Exec(ctx, "select 'injected fault'"); err == nil {
+		t.Fatal("the faulty session answered")
+	}
+	ensureUsable(t, bystander)
+	ensureUsable(t, connect(t, w.dsn("tester", testPassword, "disable")))
+	if !strings.Contains(w.logs.String(), "internal error in the relay") {
+		t.Fatal("the fault was not logged")
+	}
+}

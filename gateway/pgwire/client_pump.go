@@ -1,8 +1,6 @@
 package pgwire
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -24,10 +22,6 @@ type clientPump struct {
 	in  *frameReader
 	q   *queue
 	out []byte
-
-	// peek returns the client's bytes already read after the current
-	// message (never blocking), for lookahead.
-	peek func() []byte
 
 	statements, denied int64
 	deniedSt           *policy.Statement            // what the policy learnt of the last denied statement
@@ -250,66 +244,12 @@ func (c *clientPump) onParse(body []byte) error {
 	if unchecked {
 		return nil
 	}
-	if c.parse.Name == "" && c.portalDescribedNext() {
-		// The client binds the statement and describes the portal next
-		// (libpq's PQsendQueryParams does, each statement): that
-		// description gives the plan, before any row of the portal.
-		return nil
-	}
 	// Learn the statement's result columns now: a client may Bind and
 	// Execute without ever describing it.
 	c.q.push(&pending{kind: 'D', target: 'S', name: c.parse.Name, internal: true})
 	d := pgproto3.Describe{ObjectType: 'S', Name: c.parse.Name}
 	c.out, _ = d.Encode(c.out)
 	return nil
-}
-
-// portalDescribedNext reports whether the client's next messages, already
-// read, are a Bind of the unnamed statement and a Describe of that portal.
-// A message split across reads simply says no.
-func (c *clientPump) portalDescribedNext() bool {
-	if c.peek == nil {
-		return false
-	}
-	rest := c.peek()
-	typ, bind, rest, ok := splitFrame(rest)
-	if !ok || typ != 'B' {
-		return false
-	}
-	portal, rest2, ok := cut0(bind)
-	if !ok {
-		return false
-	}
-	if stmt, _, ok := cut0(rest2); !ok || len(stmt) != 0 {
-		return false
-	}
-	typ, desc, _, ok := splitFrame(rest)
-	if !ok || typ != 'D' || len(desc) < 2 || desc[0] != 'P' {
-		return false
-	}
-	name, _, ok := cut0(desc[1:])
-	return ok && bytes.Equal(name, portal)
-}
-
-// splitFrame takes one whole message off b.
-func splitFrame(b []byte) (typ byte, body, rest []byte, ok bool) {
-	if len(b) < 5 {
-		return 0, nil, nil, false
-	}
-	n := int(int32(binary.BigEndian.Uint32(b[1:5])))
-	if n < 4 || len(b) < 1+n {
-		return 0, nil, nil, false
-	}
-	return b[0], b[5 : 1+n], b[1+n:], true
-}
-
-// cut0 splits b after its first NUL-terminated string.
-func cut0(b []byte) (s, rest []byte, ok bool) {
-	i := bytes.IndexByte(b, 0)
-	if i < 0 {
-		return nil, nil, false
-	}
-	return b[:i], b[i+1:], true
 }
 
 func asDenial(err error) *policy.Denial {

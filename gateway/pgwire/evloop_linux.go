@@ -519,7 +519,6 @@ func (s *session) relayOnLoop(ctx context.Context, cp *clientPump, sp *serverPum
 		cin: frameBuf{max: cfg.MaxMessageBytes, buf: getReadBuf()}, uin: frameBuf{max: cfg.MaxServerMessageBytes, buf: getReadBuf()},
 		done: make(chan loopResult, 1)}
 	cp.out, sp.out = getOutBuf(), getOutBuf()
-	cp.peek = func() []byte { return lc.cin.buf[lc.cin.r:lc.cin.w] }
 	s.loopAbort = func(err error) { l.post(func() { l.finish(lc, err) }) }
 	s.upMu.Unlock()
 	l.n.Add(1)

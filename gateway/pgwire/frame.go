@@ -98,13 +98,6 @@ func unexpectedEOF(err error) error {
 	return err
 }
 
-// peekBuffered returns the bytes read after the current message, without
-// reading more.
-func (f *frameReader) peekBuffered() []byte {
-	b, _ := f.br.Peek(f.br.Buffered())
-	return b
-}
-
 // buffered reports whether a next message may be read without blocking.
 func (f *frameReader) buffered() int { return f.br.Buffered() }
 

@@ -123,7 +123,6 @@ func (s *session) relay(ctx context.Context) (relayStats, error) {
 func (s *session) relayGoroutines(ctx context.Context, cp *clientPump, sp *serverPump) (first error, reusable bool) {
 	up := cp.up
 	cp.in = newFrameReader(s.client, s.srv.cfg.MaxMessageBytes)
-	cp.peek = cp.in.peekBuffered
 	sp.in = newFrameReader(up.conn, s.srv.cfg.MaxServerMessageBytes)
 	stop := context.AfterFunc(ctx, func() {
 		now := time.Now()

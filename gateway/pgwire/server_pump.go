@@ -395,14 +395,6 @@ func (p *serverPump) onRowDescription(body []byte) error {
 			st = pt.prep.stmt
 		}
 		rp, err := p.planFor(body, st)
-		if pt != nil && pt.prep != nil && pt.prep.plan == nil && pt.prep.denial == nil {
-			// A statement parsed without the internal Describe
-			// (portalDescribedNext) learns its plan here.
-			pt.prep.plan = rp
-			if err != nil {
-				pt.prep.plan, pt.prep.denial = nil, asDenial(err)
-			}
-		}
 		if err != nil {
 			p.skipToReady(asDenial(err))
 			return nil

@@ -72,7 +72,7 @@ func TestRelaysAgree(t *testing.T) {
 			"select 1/0",
 			"select note::int from patients where patient_id = 1",
 		}
-		for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeDescribeExec, pgx.QueryExecModeCacheStatement} {
+		for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeDescribeExec, pgx.QueryExecModeCacheStatement, pgx.QueryExecModeExec} {
 			for _, q := range queries {
 				rows, err := c.Query(ctx, q, mode)
 				if err == nil {

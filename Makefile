@@ -30,6 +30,8 @@ test: test-deps fmt-check vet
 	@echo "==> building the Vault dev server for the Vault Transit tests (first run: ~20 minutes, then cached)"
 	@SANDGATE_VAULT_BIN="$$(bash tools/vault/build.sh | tail -n 1)" && export SANDGATE_VAULT_BIN && \
 	  $(GO) test -count=1 -timeout 30m ./...
+	@echo "==> the PostgreSQL relay again under the race detector (its event loops and session goroutines share state)"
+	$(GO) test -race -count=1 -timeout 15m ./gateway/pgwire
 
 vet:
 	$(GO) vet ./...

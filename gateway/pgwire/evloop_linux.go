@@ -276,7 +276,7 @@ func (l *evloop) ready(lc *loopConn, fd int, ev uint32) {
 
 // testHookClientMessage, when set by a test, sees each client message
 // before the pump does (to inject a fault).
-var testHookClientMessage func(typ byte, body []byte)
+var testHookClientMessage atomic.Pointer[func(typ byte, body []byte)]
 
 // readClient reads what the client sent and passes each whole message to
 // the client pump. False means the session has ended.
@@ -307,8 +307,8 @@ func (l *evloop) readClient(lc *loopConn) bool {
 		if !ok {
 			break
 		}
-		if testHookClientMessage != nil {
-			testHookClientMessage(typ, body)
+		if hook := testHookClientMessage.Load(); hook != nil {
+			(*hook)(typ, body)
 		}
 		if err := lc.cp.handle(typ, body); err != nil {
 			if errors.Is(err, errTerminate) {

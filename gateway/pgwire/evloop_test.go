@@ -192,12 +192,13 @@ func TestLoopSurvivesPanic(t *testing.T) {
 	w := newWorld(t, worldOpts{})
 	bystander := connect(t, w.dsn("tester", testPassword, "disable"))
 	victim := connect(t, w.dsn("tester", testPassword, "disable"))
-	testHookClientMessage = func(typ byte, body []byte) {
+	hook := func(typ byte, body []byte) {
 		if bytes.Contains(body, []byte("injected fault")) {
 			panic("injected fault")
 		}
 	}
-	t.Cleanup(func() { testHookClientMessage = nil })
+	testHookClientMessage.Store(&hook)
+	t.Cleanup(func() { testHookClientMessage.Store(nil) })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := victim.Exec(ctx, "select 'injected fault'"); err == nil {

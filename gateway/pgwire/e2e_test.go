@@ -785,3 +785,27 @@ func nodeModules(t *testing.T) string {
 	}
 	return dir
 }
+
+// TestPoolDropsDeadConnection: a pooled connection whose backend was
+// terminated while it sat idle is not handed to the next session; that
+// session gets a new one and works.
+func TestPoolDropsDeadConnection(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	ctx := context.Background()
+	c1 := connect(t, w.dsn("tester", testPassword, "disable"))
+	var pid int
+	if err := c1.QueryRow(ctx, "select pg_backend_pid()").Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	c1.Close(ctx)
+	waitFor(t, func() bool { return w.srv.pool.idleCount() == 1 })
+	if err := cluster.Exec(ctx, "postgres", fmt.Sprintf("select pg_terminate_backend(%d)", pid)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // the backend's goodbye reaches the pooled socket
+	c2 := connect(t, w.dsn("tester", testPassword, "disable"))
+	ensureUsable(t, c2)
+	if d := w.srv.pool.dials.Load(); d != 2 {
+		t.Fatalf("%d dials, want 2: the dead pooled connection was reused", d)
+	}
+}

@@ -193,10 +193,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("accept: %w", err)
 		}
 		delay = 0
-		if tc, ok := c.(*net.TCPConn); ok {
-			tc.SetNoDelay(true)
-			tc.SetKeepAlive(true)
-		}
+		// The net package has already set TCP_NODELAY and TCP keepalive
+		// (15 s) on an accepted connection, unless ln was made without.
 		sess := s.newSession(c)
 		s.wg.Add(1)
 		go s.runSession(ctx, sess)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -131,14 +132,31 @@ func (p *pool) popIdle(key poolKey) *serverConn {
 }
 
 // alive reports whether the server has not closed the connection while it
-// sat idle (a restarted server closes every socket).
+// sat idle (a restarted server, or a terminated backend, closes its socket,
+// after a FATAL message). It peeks at the socket without waiting: an idle
+// connection has nothing to read, so anything there, or the end of the
+// stream, means it is dead.
 func (sc *serverConn) alive() bool {
-	sc.conn.SetReadDeadline(time.Now().Add(-time.Second))
-	var b [1]byte
-	_, err := sc.conn.Read(b[:])
-	sc.conn.SetReadDeadline(time.Time{})
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	c := sc.conn
+	if t, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = t.NetConn() // TLS: a close_notify or alert is bytes on the socket too
+	}
+	s, ok := c.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := s.SyscallConn()
+	if err != nil {
+		return false
+	}
+	alive := false
+	err = rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		alive = errors.Is(err, syscall.EAGAIN)
+		return true // never wait
+	})
+	return err == nil && alive
 }
 
 func (p *pool) dial(ctx context.Context, key poolKey, appName string) (*serverConn, error) {

@@ -533,40 +533,48 @@ func (s *session) relayOnLoop(ctx context.Context, cp *clientPump, sp *serverPum
 		}
 	}
 
-	// Take the sockets back.
-	client, cerr := attachFD(cfd)
-	if cerr != nil {
-		unix.Close(cfd)
-		s.log.Warn("could not take the client socket back from the event loop", "err", cerr)
-	}
-	s.upMu.Lock()
-	s.loopAbort = nil
-	if cerr == nil {
-		s.client = client
-	}
-	s.upMu.Unlock()
-	if upc, err := attachFD(ufd); err == nil {
-		cp.up.conn = upc
-	} else {
-		unix.Close(ufd)
-		res.reusable = false
-	}
-	// What the client is still owed, then any farewell.
+	// Take the sockets back as net.Conns where they are still needed:
+	// the client's to tell it something (what it is still owed, a
+	// farewell, why the session ends), the upstream's to reset and pool it.
+	// The others are just closed, which saves a connection-per-request
+	// prototype the work of making them net.Conns again.
 	var fw *farewell
 	if errors.As(res.err, &fw) {
 		sp.out = append(sp.out, fw.msg...)
 		res.err = io.EOF
 	}
-	if len(sp.out) > 0 && cerr == nil {
-		s.writeMu.Lock()
-		s.client.SetWriteDeadline(time.Now().Add(time.Second))
-		s.client.Write(sp.out)
-		s.client.SetWriteDeadline(time.Time{})
-		s.writeMu.Unlock()
-		sp.out = sp.out[:0]
+	clean := errors.Is(res.err, errTerminate) || errors.Is(res.err, io.EOF)
+	if clean && len(sp.out) == 0 {
+		unix.Close(cfd) // s.client is the closed net.Conn it was
+	} else if client, err := attachFD(cfd); err != nil {
+		unix.Close(cfd)
+		s.log.Warn("could not take the client socket back from the event loop", "err", err)
+	} else {
+		s.upMu.Lock()
+		s.client = client
+		s.upMu.Unlock()
+		if len(sp.out) > 0 {
+			s.writeMu.Lock()
+			client.SetWriteDeadline(time.Now().Add(time.Second))
+			client.Write(sp.out)
+			client.SetWriteDeadline(time.Time{})
+			s.writeMu.Unlock()
+			sp.out = sp.out[:0]
+		}
+		if fw != nil {
+			client.Close()
+		}
 	}
-	if fw != nil {
-		s.client.Close()
+	s.upMu.Lock()
+	s.loopAbort = nil
+	s.upMu.Unlock()
+	if !res.reusable || s.srv.cfg.PoolIdlePerKey == 0 {
+		unix.Close(ufd) // cp.up.conn is the closed net.Conn it was
+	} else if upc, err := attachFD(ufd); err == nil {
+		cp.up.conn = upc
+	} else {
+		unix.Close(ufd)
+		res.reusable = false
 	}
 	return res.err, res.reusable, true
 }

@@ -26,9 +26,10 @@ import (
 // is woken, and wakes the writer's peer in turn. On a 2-core machine that
 // alone made a byte-copying relay 0.71x pgbouncer (bench/relaymodel). Here
 // the steady state of many sessions runs on a few loops, each one
-// goroutine locked to its OS thread that waits in epoll and moves bytes
-// with non-blocking system calls made straight to the kernel, as pgbouncer
-// does in C. The sockets are taken out of Go's netpoller for the relay and
+// goroutine that collects ready sockets from its own epoll instance and
+// moves bytes with non-blocking system calls made straight to the kernel,
+// as pgbouncer does in C; it parks in Go's netpoller only when none of its
+// sockets is ready (see wait). The sockets are taken out of Go's netpoller for the relay and
 // given back to net.Conns after it, so start-up, authentication, the reset
 // of a pooled connection and the goroutine relay keep using the net
 // package.
@@ -46,7 +47,8 @@ import (
 
 // evloop is one event loop.
 type evloop struct {
-	ep, wake int // epoll instance; eventfd that wakes it for posted work
+	ep, wake int             // epoll instance; eventfd that wakes it for posted work
+	epf      syscall.RawConn // ep in Go's netpoller, to park on
 	n        atomic.Int32
 	conns    []*loopConn // by socket number, both sides; loop goroutine only
 	events   []unix.EpollEvent
@@ -116,12 +118,29 @@ func newEvloop() (*evloop, error) {
 		unix.Close(ep)
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
-	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
+	fail := func(what string, err error) (*evloop, error) {
 		unix.Close(ep)
 		unix.Close(wake)
-		return nil, fmt.Errorf("epoll add: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	return &evloop{ep: ep, wake: wake, events: make([]unix.EpollEvent, 128)}, nil
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
+		return fail("epoll add", err)
+	}
+	// A non-blocking descriptor given to os.NewFile joins the netpoller.
+	if err := unix.SetNonblock(ep, true); err != nil {
+		return fail("epoll non-blocking", err)
+	}
+	epf, err := os.NewFile(uintptr(ep), "epoll").SyscallConn()
+	if err != nil {
+		return fail("epoll in the netpoller", err)
+	}
+	l := &evloop{ep: ep, wake: wake, epf: epf, events: make([]unix.EpollEvent, 128)}
+	go func() { // idle timeouts are checked each second
+		for range time.Tick(time.Second) {
+			l.post(func() {})
+		}
+	}()
+	return l, nil
 }
 
 // post runs fn on the loop's goroutine.
@@ -147,7 +166,6 @@ func (l *evloop) runCmds() {
 
 // run is the loop. Loops live as long as the process.
 func (l *evloop) run() {
-	runtime.LockOSThread()
 	for {
 		n := l.wait()
 		l.now = time.Now()
@@ -170,26 +188,36 @@ func (l *evloop) run() {
 	}
 }
 
-// wait returns the number of ready events. It first asks without waiting,
-// straight to the kernel; only when nothing is ready does it block, through
-// the scheduler-aware call that lets the runtime use the processor
-// meanwhile. Under load the first call almost always finds work.
+// wait returns the number of ready events. It asks the kernel without
+// waiting, straight (no scheduler bookkeeping); under load that almost
+// always finds work. When nothing is ready the loop's goroutine parks in
+// Go's netpoller on the epoll descriptor itself, which becomes readable
+// when a socket of the loop does, so an idle loop holds no thread or
+// processor, and the runtime's monitor thread can sleep.
 func (l *evloop) wait() int {
+	if n := l.poll(); n > 0 {
+		return n
+	}
+	n := 0
+	err := l.epf.Read(func(uintptr) bool {
+		n = l.poll()
+		return n > 0
+	})
+	if err != nil {
+		time.Sleep(10 * time.Millisecond) // cannot happen; do not spin
+		return 0
+	}
+	return n
+}
+
+// poll collects ready events without waiting.
+func (l *evloop) poll() int {
 	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.ep), uintptr(unsafe.Pointer(&l.events[0])),
 		uintptr(len(l.events)), 0, 0, 0)
-	if e == 0 && n > 0 {
-		return int(n)
+	if e != 0 {
+		return 0
 	}
-	for {
-		n, err := unix.EpollWait(l.ep, l.events, 1000) // wake each second for idle timeouts
-		if err == nil {
-			return n
-		}
-		if !errors.Is(err, unix.EINTR) {
-			time.Sleep(10 * time.Millisecond) // EBADF and the like cannot happen; do not spin
-			return 0
-		}
-	}
+	return int(n)
 }
 
 func (l *evloop) conn(fd int) *loopConn {

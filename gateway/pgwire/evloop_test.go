@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -208,5 +209,27 @@ func TestLoopSurvivesPanic(t *testing.T) {
 	ensureUsable(t, connect(t, w.dsn("tester", testPassword, "disable")))
 	if !strings.Contains(w.logs.String(), "internal error in the relay") {
 		t.Fatal("the fault was not logged")
+	}
+}
+
+// TestShutdownEndsSessions: Shutdown waits for open sessions until its
+// context ends, then ends them, on the event loop and off it alike.
+func TestShutdownEndsSessions(t *testing.T) {
+	for _, goroutines := range []bool{false, true} {
+		w := newWorld(t, worldOpts{mutate: func(c *Config) { c.GoroutineRelay = goroutines }})
+		c := connect(t, w.dsn("tester", testPassword, "disable"))
+		ensureUsable(t, c)
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		err := w.srv.Shutdown(ctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("goroutines=%v: Shutdown with a session open returned %v, want the grace period's end", goroutines, err)
+		}
+		if _, err := c.Exec(context.Background(), "select 1"); err == nil {
+			t.Fatalf("goroutines=%v: the session still answers after Shutdown", goroutines)
+		}
+		if _, all := onLoop(w.srv); all != 0 {
+			t.Fatalf("goroutines=%v: %d sessions left after Shutdown", goroutines, all)
+		}
 	}
 }

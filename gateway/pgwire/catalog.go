@@ -50,6 +50,30 @@ func (c *catalog) relation(ctx context.Context, oid uint32) (*relInfo, error) {
 	return c.rels[oid], nil
 }
 
+// cached reports whether relation(oid) would answer without loading the
+// catalog: the relation is known, or a reload is not due yet. A load under
+// way (the lock is held) counts as no.
+func (c *catalog) cached(oid uint32) bool {
+	if !c.mu.TryLock() {
+		return false
+	}
+	defer c.mu.Unlock()
+	return c.rels[oid] != nil || c.fresh()
+}
+
+// cachedName is cached for byQualifiedName.
+func (c *catalog) cachedName(schema, name string) bool {
+	if !c.mu.TryLock() {
+		return false
+	}
+	defer c.mu.Unlock()
+	return c.byName[[2]string{schema, name}] != nil || c.fresh()
+}
+
+// fresh reports (c.mu held) whether the catalog was loaded too recently to
+// be loaded again.
+func (c *catalog) fresh() bool { return c.rels != nil && time.Since(c.loadedAt) < c.minReload }
+
 // byQualifiedName finds a relation by schema and name, reloading once.
 func (c *catalog) byQualifiedName(ctx context.Context, schema, name string) (*relInfo, error) {
 	c.mu.Lock()
@@ -64,7 +88,7 @@ func (c *catalog) byQualifiedName(ctx context.Context, schema, name string) (*re
 }
 
 func (c *catalog) reloadLocked(ctx context.Context) error {
-	if c.rels != nil && time.Since(c.loadedAt) < c.minReload {
+	if c.fresh() {
 		return nil
 	}
 	rels, err := c.load(ctx)

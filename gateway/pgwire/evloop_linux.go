@@ -41,9 +41,11 @@ import (
 // pump's buffer, and the loop stops reading the other side until it is
 // written, so a slow reader holds back its writer, as TCP would.
 //
-// A handler that blocks (a catalog reload after a table the cache does not
-// know) holds up the other sessions of its loop for that time; such
-// reloads happen at most once a second per database.
+// The one thing a handler could wait for is the catalog: a result naming a
+// table the cache does not know reloads it from the database. The loop asks
+// first (serverPump.catalogLoad); such a session's server side is paused
+// while a goroutine reloads, and the message is handled after, so the
+// loop's other sessions never wait for another's reload.
 
 // evloop is one event loop.
 type evloop struct {
@@ -70,6 +72,7 @@ type loopConn struct {
 	cEv, uEv uint32 // epoll interest registered for each socket
 	idle     time.Duration
 	lastRead time.Time
+	paused   bool // the server side waits for a catalog reload
 	ended    bool
 	done     chan loopResult
 }
@@ -291,7 +294,7 @@ func (l *evloop) ready(lc *loopConn, fd int, ev uint32) {
 		if readable && !l.readClient(lc) {
 			return
 		}
-	} else {
+	} else if !lc.paused {
 		if ev&unix.EPOLLOUT != 0 && !l.flushUpstream(lc) {
 			return
 		}
@@ -365,6 +368,14 @@ func (l *evloop) readUpstream(lc *loopConn) bool {
 		return false
 	}
 	lc.uin.filled(n)
+	return l.serverMessages(lc)
+}
+
+// serverMessages passes each whole message read from the server to the
+// server pump, then writes the answer and observes what was answered. A
+// message whose plan needs a catalog reload pauses the session's server
+// side instead (pauseForCatalog): the reload runs off the loop.
+func (l *evloop) serverMessages(lc *loopConn) bool {
 	for {
 		typ, body, ok, err := lc.uin.next()
 		if err != nil {
@@ -372,6 +383,13 @@ func (l *evloop) readUpstream(lc *loopConn) bool {
 			return false
 		}
 		if !ok {
+			break
+		}
+		if load := lc.sp.catalogLoad(typ, body); load != nil {
+			lc.uin.unread(5 + len(body))
+			if !l.pauseForCatalog(lc, load) {
+				return false
+			}
 			break
 		}
 		if err := lc.sp.handle(typ, body); err != nil {
@@ -382,6 +400,35 @@ func (l *evloop) readUpstream(lc *loopConn) bool {
 	ok := l.flushClient(lc)
 	lc.sp.observeFinished()
 	return ok
+}
+
+// pauseForCatalog stops reading the server's side of a session while its
+// catalog is reloaded in a goroutine, so the loop's other sessions carry
+// on meanwhile; the message that needed it is handled when it is done.
+func (l *evloop) pauseForCatalog(lc *loopConn, load func(context.Context)) bool {
+	lc.paused = true
+	if lc.uEv != 0 {
+		lc.uEv = 0
+		if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, lc.ufd, nil); err != nil {
+			l.finish(lc, fmt.Errorf("event loop: pause upstream socket: %w", err))
+			return false
+		}
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		load(ctx)
+		cancel()
+		l.post(func() {
+			if lc.ended {
+				return
+			}
+			lc.paused = false
+			if l.serverMessages(lc) {
+				l.rearm(lc)
+			}
+		})
+	}()
+	return true
 }
 
 func (l *evloop) flushUpstream(lc *loopConn) bool {
@@ -422,9 +469,16 @@ func (l *evloop) rearm(lc *loopConn) {
 			return
 		}
 	}
+	if lc.paused {
+		return // its socket is out of epoll until the catalog is loaded
+	}
 	if u != lc.uEv {
+		op := unix.EPOLL_CTL_MOD
+		if lc.uEv == 0 {
+			op = unix.EPOLL_CTL_ADD // after a pause
+		}
 		lc.uEv = u
-		if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_MOD, lc.ufd, &unix.EpollEvent{Events: u, Fd: int32(lc.ufd)}); err != nil {
+		if err := unix.EpollCtl(l.ep, op, lc.ufd, &unix.EpollEvent{Events: u, Fd: int32(lc.ufd)}); err != nil {
 			l.finish(lc, fmt.Errorf("event loop: watch upstream socket: %w", err))
 		}
 	}

@@ -233,3 +233,62 @@ func TestShutdownEndsSessions(t *testing.T) {
 		}
 	}
 }
+
+// TestCatalogReloadOffLoop: while one session waits for its database's
+// catalog to load (held back here until the test lets it go), sessions
+// sharing its event loop carry on; then the waiting one gets its answer.
+func TestCatalogReloadOffLoop(t *testing.T) {
+	w := newWorld(t, worldOpts{})
+	cat, err := w.srv.catalogFor("clinic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := make(chan struct{})
+	load := cat.load
+	cat.load = func(ctx context.Context) (map[uint32]*relInfo, error) {
+		<-gate
+		return load(ctx)
+	}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(gate)
+		}
+	}
+	defer release()
+	// A bystander on every loop, so one shares the waiting session's.
+	var bystanders []*pgx.Conn
+	for range len(loops) + 1 {
+		bystanders = append(bystanders, connect(t, w.dsn("tester", testPassword, "disable")))
+	}
+	slow := connect(t, w.dsn("tester", testPassword, "disable"))
+	answer := make(chan error, 1)
+	go func() {
+		var name string
+		err := slow.QueryRow(context.Background(), "select name from wards where ward_id = 2").Scan(&name)
+		if err == nil && name != "Calder" {
+			err = fmt.Errorf("got %q", name)
+		}
+		answer <- err
+	}()
+	waitFor(t, func() bool { return !cat.mu.TryLock() || func() bool { cat.mu.Unlock(); return false }() })
+	for _, b := range bystanders {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var one int
+		err := b.QueryRow(ctx, "select 1").Scan(&one)
+		cancel()
+		if err != nil {
+			t.Fatalf("a session waited for another's catalog load: %v", err)
+		}
+	}
+	select {
+	case err := <-answer:
+		t.Fatalf("the query needing the catalog answered before the catalog loaded: %v", err)
+	default:
+	}
+	release()
+	if err := <-answer; err != nil {
+		t.Fatalf("the query that waited for the catalog: %v", err)
+	}
+}

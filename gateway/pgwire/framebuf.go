@@ -75,5 +75,8 @@ func (f *frameBuf) next() (typ byte, body []byte, ok bool, err error) {
 	return typ, body, true, nil
 }
 
+// unread puts back the last n bytes next returned, to be returned again.
+func (f *frameBuf) unread(n int) { f.r -= n }
+
 // buffered is the number of unread bytes.
 func (f *frameBuf) buffered() int { return f.w - f.r }

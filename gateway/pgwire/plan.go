@@ -1,8 +1,11 @@
 package pgwire
 
 import (
+	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
+	"iter"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -69,6 +72,69 @@ func (p *serverPump) planFor(body []byte, st *policy.Statement) (*resultPlan, er
 	}
 	p.plans[strict][string(body)] = rp
 	return rp, nil
+}
+
+// catalogLoad returns, for a server message whose handling would wait for
+// a catalog reload (a RowDescription naming a table the cache does not
+// know, a COPY of such a table), that reload, to run before the message is
+// handled; nil when handling it will not wait. The event loop uses it to
+// run reloads off the loop.
+func (p *serverPump) catalogLoad(typ byte, body []byte) func(context.Context) {
+	if unchecked || p.skipping {
+		return nil
+	}
+	switch typ {
+	case 'T':
+		if p.plans[0][string(body)] != nil || p.plans[1][string(body)] != nil {
+			return nil // its tables were resolved before
+		}
+		cat, err := p.s.srv.catalogFor(p.s.database)
+		if err != nil {
+			return nil
+		}
+		for oid := range tableOIDs(body) {
+			if !cat.cached(oid) {
+				return func(ctx context.Context) { cat.relation(ctx, oid) }
+			}
+		}
+	case 'H':
+		st := p.runningStatement()
+		if st == nil || st.Copy == nil || st.Copy.Table == "" {
+			return nil
+		}
+		cat, err := p.s.srv.catalogFor(p.s.database)
+		if err != nil {
+			return nil
+		}
+		schema, table := st.Copy.Schema, st.Copy.Table
+		if !cat.cachedName(schema, table) {
+			return func(ctx context.Context) { cat.byQualifiedName(ctx, schema, table) }
+		}
+	}
+	return nil
+}
+
+// tableOIDs yields the non-zero table OIDs of a RowDescription body; it
+// stops early on a malformed one (which planFor then reports).
+func tableOIDs(body []byte) iter.Seq[uint32] {
+	return func(yield func(uint32) bool) {
+		if len(body) < 2 {
+			return
+		}
+		n := int(binary.BigEndian.Uint16(body))
+		b := body[2:]
+		for range n {
+			i := bytes.IndexByte(b, 0)
+			if i < 0 || len(b) < i+1+18 {
+				return
+			}
+			oid := binary.BigEndian.Uint32(b[i+1:])
+			b = b[i+1+18:]
+			if oid != 0 && !yield(oid) {
+				return
+			}
+		}
+	}
 }
 
 // resolve names each field's source column through the catalog.

@@ -77,6 +77,41 @@ func BenchmarkFrameRelay(b *testing.B) {
 	}
 }
 
+// BenchmarkFrameBuf is BenchmarkFrameRelay for the event loop's framing:
+// the same stream, delivered in 16 KiB reads.
+func BenchmarkFrameBuf(b *testing.B) {
+	row := appendMsg(nil, 'D', benchRow(4))
+	stream := make([]byte, 0, len(row)*1000)
+	for i := 0; i < 1000; i++ {
+		stream = append(stream, row...)
+	}
+	out := make([]byte, 0, len(stream))
+	b.ReportAllocs()
+	b.SetBytes(int64(len(stream)))
+	for b.Loop() {
+		fb := frameBuf{max: 1 << 20, buf: make([]byte, frameBufSize)}
+		out = out[:0]
+		for rest := stream; len(rest) > 0 || fb.buffered() > 0; {
+			n := copy(fb.space(), rest)
+			fb.filled(n)
+			rest = rest[n:]
+			for {
+				typ, body, ok, err := fb.next()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if !ok {
+					break
+				}
+				out = appendMsg(out, typ, body)
+			}
+		}
+	}
+	if len(out) != len(stream) {
+		b.Fatal("short relay")
+	}
+}
+
 type loopReader struct {
 	b   []byte
 	off int
@@ -93,6 +128,13 @@ func (r *loopReader) Read(p []byte) (int, error) {
 // machine, so compare it with BenchmarkSimpleQueryDirect).
 func BenchmarkSimpleQueryThroughGateway(b *testing.B) {
 	w := newWorld(b, worldOpts{})
+	benchSimpleQuery(b, w.dsn("tester", testPassword, "disable"))
+}
+
+// BenchmarkSimpleQueryThroughGatewayGoroutines is the same round trip
+// with the goroutine relay (as TLS sessions use).
+func BenchmarkSimpleQueryThroughGatewayGoroutines(b *testing.B) {
+	w := newWorld(b, worldOpts{mutate: func(c *Config) { c.GoroutineRelay = true }})
 	benchSimpleQuery(b, w.dsn("tester", testPassword, "disable"))
 }
 

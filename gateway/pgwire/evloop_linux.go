@@ -280,12 +280,7 @@ func (l *evloop) finish(lc *loopConn, err error) {
 // ready handles one socket's events: write what is owed to it, then read.
 // A panic in a handler ends that session, not the loop's others.
 func (l *evloop) ready(lc *loopConn, fd int, ev uint32) {
-	defer func() {
-		if r := recover(); r != nil {
-			lc.s.log.Error("internal error in the relay; session closed", "panic", r, "stack", string(debug.Stack()))
-			l.finish(lc, fmt.Errorf("internal error in the relay: %v", r))
-		}
-	}()
+	defer l.guard(lc)
 	readable := ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0
 	if fd == lc.cfd {
 		if ev&unix.EPOLLOUT != 0 && !l.flushClient(lc) {
@@ -303,6 +298,15 @@ func (l *evloop) ready(lc *loopConn, fd int, ev uint32) {
 		}
 	}
 	l.rearm(lc)
+}
+
+// guard, deferred around a session's handling, ends that session if the
+// handling panics; the loop and its other sessions go on.
+func (l *evloop) guard(lc *loopConn) {
+	if r := recover(); r != nil {
+		lc.s.log.Error("internal error in the relay; session closed", "panic", r, "stack", string(debug.Stack()))
+		l.finish(lc, fmt.Errorf("internal error in the relay: %v", r))
+	}
 }
 
 // testHookClientMessage, when set by a test, sees each client message
@@ -422,6 +426,7 @@ func (l *evloop) pauseForCatalog(lc *loopConn, load func(context.Context)) bool 
 			if lc.ended {
 				return
 			}
+			defer l.guard(lc)
 			lc.paused = false
 			if l.serverMessages(lc) {
 				l.rearm(lc)

@@ -26,11 +26,12 @@ func FuzzFrameBuf(f *testing.F) {
 		rest := stream
 		for i := 0; ; i++ {
 			// The socket delivers up to the free space, in the chunk
-			// sizes the fuzzer chose (scaled so large messages come in
-			// several reads, not thousands).
+			// sizes the fuzzer chose (scaled, and at least 1/256 of the
+			// stream, so a large stream comes in a few hundred reads,
+			// not a million).
 			n := len(rest)
 			if len(chunks) > 0 {
-				n = min(n, 1+int(chunks[i%len(chunks)])*64)
+				n = min(n, max(1+int(chunks[i%len(chunks)])*64, len(stream)/256))
 			}
 			space := fb.space()
 			if len(space) == 0 || fb.r+fb.need > len(fb.buf) {

@@ -101,6 +101,7 @@ func pickLoop(log *slog.Logger) *evloop {
 			loops = append(loops, l)
 			go l.run()
 		}
+		log.Info("relaying plain-TCP sessions on event loops", "loops", len(loops))
 	})
 	var best *evloop
 	for _, l := range loops {

@@ -80,11 +80,11 @@ func (p *serverPump) planFor(body []byte, st *policy.Statement) (*resultPlan, er
 // handled; nil when handling it will not wait. The event loop uses it to
 // run reloads off the loop.
 func (p *serverPump) catalogLoad(typ byte, body []byte) func(context.Context) {
-	if unchecked || p.skipping {
+	if unchecked {
 		return nil
 	}
 	switch typ {
-	case 'T':
+	case 'T': // planned even while skipping, so asked about too
 		if p.plans[0][string(body)] != nil || p.plans[1][string(body)] != nil {
 			return nil // its tables were resolved before
 		}

@@ -259,6 +259,7 @@ func TestCatalogReloadOffLoop(t *testing.T) {
 	defer release()
 	// A bystander on every loop, so one shares the waiting session's.
 	var bystanders []*pgx.Conn
+	pickLoop(w.srv.log) // through loopsOnce: the loops are started and visible here
 	for range len(loops) + 1 {
 		bystanders = append(bystanders, connect(t, w.dsn("tester", testPassword, "disable")))
 	}

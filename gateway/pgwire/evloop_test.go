@@ -126,7 +126,7 @@ func TestLoopSlowReader(t *testing.T) {
 	w := newWorld(t, worldOpts{})
 	bystander := connect(t, w.dsn("tester", testPassword, "disable"))
 	slow := hijacked(t, w)
-	const rows, width = 20000, 1000 // 20 MB: far more than socket buffers hold
+	const rows, width = 60000, 1000 // 60 MB: far more than the socket buffers of both legs hold
 	q := fmt.Sprintf("select repeat('x', %d) || g from generate_series(1, %d) g", width, rows)
 	if _, err := slow.Write(appendMsg(nil, 'Q', append([]byte(q), 0))); err != nil {
 		t.Fatal(err)

@@ -63,7 +63,6 @@ type evloop struct {
 
 // loopConn is one session on a loop.
 type loopConn struct {
-	l        *evloop
 	s        *session
 	cp       *clientPump
 	sp       *serverPump
@@ -101,7 +100,9 @@ func pickLoop(log *slog.Logger) *evloop {
 			loops = append(loops, l)
 			go l.run()
 		}
-		log.Info("relaying plain-TCP sessions on event loops", "loops", len(loops))
+		if len(loops) > 0 {
+			log.Info("relaying plain-TCP sessions on event loops", "loops", len(loops))
+		}
 	})
 	var best *evloop
 	for _, l := range loops {
@@ -305,9 +306,21 @@ func (l *evloop) ready(lc *loopConn, fd int, ev uint32) {
 // handling panics; the loop and its other sessions go on.
 func (l *evloop) guard(lc *loopConn) {
 	if r := recover(); r != nil {
-		lc.s.log.Error("internal error in the relay; session closed", "panic", r, "stack", string(debug.Stack()))
-		l.finish(lc, fmt.Errorf("internal error in the relay: %v", r))
+		what := panicSummary(r)
+		lc.s.log.Error("internal error in the relay; session closed", "panic", what, "stack", string(debug.Stack()))
+		l.finish(lc, fmt.Errorf("internal error in the relay: %s", what))
 	}
+}
+
+// panicSummary describes a panic for the log without its value, which
+// could quote a protected value the failing code held; the runtime's own
+// errors (an index out of range, a nil dereference) carry none and are
+// kept.
+func panicSummary(r any) string {
+	if re, ok := r.(runtime.Error); ok {
+		return re.Error()
+	}
+	return fmt.Sprintf("a panic of type %T (its value is not logged: it could quote data)", r)
 }
 
 // testHookClientMessage, when set by a test, sees each client message
@@ -603,7 +616,7 @@ func (s *session) relayOnLoop(ctx context.Context, cp *clientPump, sp *serverPum
 		unix.Close(cfd)
 		return fmt.Errorf("%w: %v", errUpstreamGone, err), false, true
 	}
-	lc := &loopConn{l: l, s: s, cp: cp, sp: sp, cfd: cfd, ufd: ufd, idle: cfg.IdleTimeout,
+	lc := &loopConn{s: s, cp: cp, sp: sp, cfd: cfd, ufd: ufd, idle: cfg.IdleTimeout,
 		cin: frameBuf{max: cfg.MaxMessageBytes, buf: getReadBuf()}, uin: frameBuf{max: cfg.MaxServerMessageBytes, buf: getReadBuf()},
 		done: make(chan loopResult, 1)}
 	cp.out, sp.out = getOutBuf(), getOutBuf()

@@ -207,8 +207,12 @@ func TestLoopSurvivesPanic(t *testing.T) {
 	}
 	ensureUsable(t, bystander)
 	ensureUsable(t, connect(t, w.dsn("tester", testPassword, "disable")))
-	if !strings.Contains(w.logs.String(), "internal error in the relay") {
+	logs := w.logs.String()
+	if !strings.Contains(logs, "internal error in the relay") {
 		t.Fatal("the fault was not logged")
+	}
+	if strings.Contains(logs, "injected fault") {
+		t.Fatal("the panic's value, which could quote data, reached the log")
 	}
 }
 

@@ -14,7 +14,9 @@
 # CLIENTS (8), THREADS (2), MAX_SECONDS (whole-run watchdog), KEEP_TMP=1
 # (keep the temp dir with every log), SANDGATE_BIN (bin/sandgate), PROFILE_DIR
 # (each sandgate writes a CPU profile of its whole run there: sandgate.pprof,
-# observed.pprof, unchecked.pprof).
+# observed.pprof, unchecked.pprof), ALT_BIN (a second sandgate binary, or a
+# wrapper script that execs one, run as target "alt" with sandgate's own
+# configuration: for A/B experiments between two builds or settings).
 # See bench/README.md.
 set -euo pipefail
 
@@ -105,10 +107,15 @@ chmod 755 "$TMP"
 # ---- helpers ---------------------------------------------------------------
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 USED_PORTS=" "
+# Ports are picked below the kernel's ephemeral range, so that no outgoing
+# connection (the proxies' upstream legs, pgbench's clients, a TIME_WAIT left
+# by -C) can hold the port a server is about to listen on.
+EPH_LO="$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)"
+[ "$EPH_LO" -gt 12000 ] 2>/dev/null || EPH_LO=32768
 free_port() {
   local p
   for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((10000 + RANDOM % (EPH_LO - 10000)))
     case "$USED_PORTS" in *" $p "*) continue ;; esac
     if ! port_open "$p"; then USED_PORTS+="$p "; echo "$p"; return 0; fi
   done
@@ -145,6 +152,7 @@ PGPORT="$(free_port)"
 SG_PORT="$(free_port)"
 SGO_PORT="$(free_port)"
 SGU_PORT="$(free_port)"
+ALT_PORT="$(free_port)"
 PGB_PORT="$(free_port)"
 UP_PW="$(randpw)"     # sandgate's upstream role
 BENCH_PW="$(randpw)"  # bencher: PostgreSQL role and sandgate sandbox
@@ -265,6 +273,17 @@ SGU_PID=$!
 PIDS+=("$SGU_PID")
 wait_port "$SGU_PORT" "$SGU_PID" sandgate-unchecked || { cat "$TMP/unchecked.log" >&2; exit 1; }
 
+ALT_PID=""
+if [ -n "${ALT_BIN:-}" ]; then
+  [ -x "$ALT_BIN" ] || die "ALT_BIN=$ALT_BIN is not executable"
+  sed -e "s/^listen: .*/listen: 127.0.0.1:$ALT_PORT/" -e "s/^data_dir: .*/data_dir: data-alt/" "$TMP/sg/sandgate.yaml" >"$TMP/sg/alt.yaml"
+  log "starting the alternative sandgate ($ALT_BIN) on 127.0.0.1:$ALT_PORT"
+  SANDGATE_UPSTREAM_PASSWORD="$UP_PW" "$ALT_BIN" serve -config "$TMP/sg/alt.yaml" $(prof alt) >"$TMP/alt.log" 2>&1 &
+  ALT_PID=$!
+  PIDS+=("$ALT_PID")
+  wait_port "$ALT_PORT" "$ALT_PID" sandgate-alt || { cat "$TMP/alt.log" >&2; exit 1; }
+fi
+
 # ---- pgbouncer -----------------------------------------------------------------
 # auth_file holds bencher's SCRAM verifier copied from pg_authid: clients do
 # SCRAM with pgbouncer, which then logs in upstream with the client's keys.
@@ -314,6 +333,7 @@ if [ -n "${ONLY:-}" ]; then
   W_NAME=("${keep_n[@]}") W_ARGS=("${keep_a[@]}")
 fi
 TARGETS=(direct sandgate observed pgbouncer unchecked)
+[ -n "$ALT_PID" ] && TARGETS+=(alt)
 # TARGETS_ONLY (a regular expression) keeps the targets whose names match it.
 if [ -n "${TARGETS_ONLY:-}" ]; then
   keep_t=()
@@ -321,8 +341,8 @@ if [ -n "${TARGETS_ONLY:-}" ]; then
   [ "${#keep_t[@]}" -gt 0 ] || die "TARGETS_ONLY=$TARGETS_ONLY matches none of: ${TARGETS[*]}"
   TARGETS=("${keep_t[@]}")
 fi
-declare -A PORT=([direct]="$PGPORT" [sandgate]="$SG_PORT" [observed]="$SGO_PORT" [pgbouncer]="$PGB_PORT" [unchecked]="$SGU_PORT")
-declare -A PROXY_PID=([sandgate]="$SG_PID" [observed]="$SGO_PID" [pgbouncer]="$PGB_PID" [unchecked]="$SGU_PID")
+declare -A PORT=([direct]="$PGPORT" [sandgate]="$SG_PORT" [observed]="$SGO_PORT" [pgbouncer]="$PGB_PORT" [unchecked]="$SGU_PORT" [alt]="$ALT_PORT")
+declare -A PROXY_PID=([sandgate]="$SG_PID" [observed]="$SGO_PID" [pgbouncer]="$PGB_PID" [unchecked]="$SGU_PID" [alt]="$ALT_PID")
 declare -A TPS=() USPT=() FAILED=() SINKUS=()
 FAILURES="$TMP/failures.txt"
 : >"$FAILURES"
@@ -415,6 +435,14 @@ for ((w = 0; w < ${#W_NAME[@]}; w++)); do
   printf '%-20s %8s %8s %8s %9s %9s %9s %6s %6s %8s %8s %8s %8s\n' "${W_NAME[$w]}" "$(fmt "$d")" "$(fmt "$s")" "$(fmt "$o")" "$(fmt "$p")" "$(fmt "$u")" \
     "$(ratio "$s" "$d")" "$(ratio "$s" "$p")" "$(ratio "$o" "$s")" "$(ratio "$s" "$u")" "$su" "$ou" "$pu"
 done
+if [ -n "$ALT_PID" ]; then
+  for ((w = 0; w < ${#W_NAME[@]}; w++)); do
+    a="$(cell "$w" alt)"; s="$(cell "$w" sandgate)"; p="$(cell "$w" pgbouncer)"; au="-"
+    # shellcheck disable=SC2086
+    [ -n "${USPT["$w|alt"]:-}" ] && au="$(median ${USPT["$w|alt"]})"
+    printf 'alt (%s): %-20s tps %s  alt/sg %s  alt/pgb %s  alt µs/tx %s\n' "$ALT_BIN" "${W_NAME[$w]}" "$a" "$(ratio "$a" "$s")" "$(ratio "$a" "$p")" "$au"
+  done
+fi
 echo "(unchecked: the same gateway built with -tags sandgate_unchecked, applying no policy; sg/unchk is what the policy costs)"
 echo "(µs/tx: CPU time of the proxy process, utime+stime from /proc, per pgbench transaction; median of runs)"
 for ((w = 0; w < ${#W_NAME[@]}; w++)); do

@@ -140,6 +140,33 @@ func BenchmarkSimpleQueryThroughGatewayGoroutines(b *testing.B) {
 	benchSimpleQuery(b, w.dsn("tester", testPassword, "disable"))
 }
 
+// BenchmarkExtendedQueryThroughGateway is pgbench -M extended's unit of
+// work: Parse, Bind, Describe, Execute and Sync of an unnamed statement.
+// Profile its allocations with -memprofile and -memprofilerate=1, ignoring
+// pgconn's (the client's) share.
+func BenchmarkExtendedQueryThroughGateway(b *testing.B) {
+	w := newWorld(b, worldOpts{})
+	pc, err := pgconn.Connect(context.Background(), w.dsn("tester", testPassword, "disable"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pc.Close(context.Background())
+	ctx := context.Background()
+	params := [][]byte{[]byte("1"), []byte("2")}
+	b.ReportAllocs()
+	var last []byte
+	for i := 0; b.Loop(); i++ {
+		res := pc.ExecParams(ctx, "select name from wards where ward_id = $1", params[i%2:i%2+1], nil, nil, nil).Read()
+		if res.Err != nil {
+			b.Fatal(res.Err)
+		}
+		last = res.Rows[0][0]
+	}
+	if len(last) == 0 {
+		b.Fatal("no result")
+	}
+}
+
 func BenchmarkSimpleQueryDirect(b *testing.B) {
 	needCluster(b)
 	benchSimpleQuery(b, "postgres://postgres@"+cluster.Addr()+"/clinic?sslmode=disable")

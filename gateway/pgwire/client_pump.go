@@ -104,28 +104,28 @@ func (c *clientPump) handle(typ byte, body []byte) error {
 		if st := c.prepared[c.bind.PreparedStatement]; st != nil {
 			return c.bindWithLookups(st)
 		}
-		c.q.push(&pending{kind: 'B', name: c.bind.DestinationPortal, stmtName: c.bind.PreparedStatement,
-			formats: append([]int16(nil), c.bind.ResultFormatCodes...)})
+		c.q.push(pending{kind: 'B', name: c.bind.DestinationPortal, stmtName: c.bind.PreparedStatement,
+			formats: ownFormats(c.bind.ResultFormatCodes)})
 	case 'D':
 		if err := c.describe.Decode(body); err != nil {
 			return &protoError{msg: "malformed Describe: " + err.Error()}
 		}
-		c.q.push(&pending{kind: 'D', target: c.describe.ObjectType, name: c.describe.Name})
+		c.q.push(pending{kind: 'D', target: c.describe.ObjectType, name: c.describe.Name})
 	case 'E':
 		if err := c.execute.Decode(body); err != nil {
 			return &protoError{msg: "malformed Execute: " + err.Error()}
 		}
-		c.q.push(&pending{kind: 'E', name: c.execute.Portal, rec: c.record(c.clock(), 0, nil, nil)})
+		c.q.push(pending{kind: 'E', name: c.execute.Portal, rec: c.record(c.clock(), 0, nil, nil)})
 	case 'C':
 		if err := c.close.Decode(body); err != nil {
 			return &protoError{msg: "malformed Close: " + err.Error()}
 		}
-		c.q.push(&pending{kind: 'C', target: c.close.ObjectType, name: c.close.Name})
+		c.q.push(pending{kind: 'C', target: c.close.ObjectType, name: c.close.Name})
 	case 'S':
 		if len(body) != 0 {
 			return &protoError{msg: "malformed Sync"}
 		}
-		c.q.push(&pending{kind: 'S'})
+		c.q.push(pending{kind: 'S'})
 	case 'H':
 		if len(body) != 0 {
 			return &protoError{msg: "malformed Flush"}
@@ -136,7 +136,7 @@ func (c *clientPump) handle(typ byte, body []byte) error {
 		// The fast-path function call reaches large objects and any function
 		// by OID, past the statement checks: refuse it like a query.
 		c.denied++
-		c.q.push(&pending{kind: 'Q', denial: &policy.Denial{Code: policy.CodeInsufficientPrivilege, Rule: "function-call",
+		c.q.push(pending{kind: 'Q', denial: &policy.Denial{Code: policy.CodeInsufficientPrivilege, Rule: "function-call",
 			Msg: "the fast-path function call is not allowed through sandgate", Hint: "call the function in a SELECT"}})
 		c.out = appendMsg(c.out, 'Q', append([]byte(deniedSQL), 0))
 		return nil
@@ -182,11 +182,11 @@ func (c *clientPump) onQuery(body []byte) error {
 	st, denial := c.check(c.query.String)
 	decide := c.since(start)
 	if denial != nil {
-		c.q.push(&pending{kind: 'Q', denial: denial, rec: c.record(start, decide, c.deniedSt, denial)})
+		c.q.push(pending{kind: 'Q', denial: denial, rec: c.record(start, decide, c.deniedSt, denial)})
 		c.out = appendMsg(c.out, 'Q', append([]byte(deniedSQL), 0))
 		return nil
 	}
-	p := &pending{kind: 'Q', stmt: st, rec: c.record(start, decide, st, nil)}
+	p := pending{kind: 'Q', stmt: st, rec: c.record(start, decide, st, nil)}
 	if !st.NeedsRewrite() {
 		c.q.push(p)
 		c.out = appendMsg(c.out, 'Q', body)
@@ -215,12 +215,12 @@ func (c *clientPump) onParse(body []byte) error {
 	st, denial := c.check(c.parse.Query)
 	decide := c.since(start)
 	if denial != nil {
-		c.q.push(&pending{kind: 'P', denial: denial, name: c.parse.Name, rec: c.record(start, decide, c.deniedSt, denial)})
+		c.q.push(pending{kind: 'P', denial: denial, name: c.parse.Name, rec: c.record(start, decide, c.deniedSt, denial)})
 		failing := pgproto3.Parse{Name: c.parse.Name, Query: deniedSQL}
 		c.out, _ = failing.Encode(c.out)
 		return nil
 	}
-	p := &pending{kind: 'P', stmt: st, name: c.parse.Name, rec: c.record(start, decide, st, nil)}
+	p := pending{kind: 'P', stmt: st, name: c.parse.Name, rec: c.record(start, decide, st, nil)}
 	if err := c.rememberLookups(st); err != nil {
 		return err
 	}
@@ -246,10 +246,34 @@ func (c *clientPump) onParse(body []byte) error {
 	}
 	// Learn the statement's result columns now: a client may Bind and
 	// Execute without ever describing it.
-	c.q.push(&pending{kind: 'D', target: 'S', name: c.parse.Name, internal: true})
+	c.q.push(pending{kind: 'D', target: 'S', name: c.parse.Name, internal: true})
 	d := pgproto3.Describe{ObjectType: 'S', Name: c.parse.Name}
 	c.out, _ = d.Encode(c.out)
 	return nil
+}
+
+// Result format codes as almost every Bind sends them, shared, never
+// written to.
+var (
+	formatsText   = []int16{0}
+	formatsBinary = []int16{1}
+)
+
+// ownFormats returns a Bind's result format codes in memory the pump may
+// keep after the next message is decoded into the same Bind.
+func ownFormats(codes []int16) []int16 {
+	if len(codes) == 1 {
+		switch codes[0] {
+		case 0:
+			return formatsText
+		case 1:
+			return formatsBinary
+		}
+	}
+	if len(codes) == 0 {
+		return nil
+	}
+	return append([]int16(nil), codes...)
 }
 
 func asDenial(err error) *policy.Denial {
@@ -283,8 +307,8 @@ func (c *clientPump) rememberLookups(st *policy.Statement) error {
 func (c *clientPump) bindWithLookups(st *policy.Statement) error {
 	b := c.bind
 	params := append([][]byte(nil), b.Parameters...)
-	p := &pending{kind: 'B', name: b.DestinationPortal, stmtName: b.PreparedStatement,
-		formats: append([]int16(nil), b.ResultFormatCodes...)}
+	p := pending{kind: 'B', name: b.DestinationPortal, stmtName: b.PreparedStatement,
+		formats: ownFormats(b.ResultFormatCodes)}
 	if err := st.RevealParams(params); err != nil {
 		p.denial = asDenial(err)
 		c.q.push(p)

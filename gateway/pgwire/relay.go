@@ -25,16 +25,51 @@ type pending struct {
 	rec      *stmtRecord       // Q, E, and a denied P: what the statement did
 }
 
-// queue is the FIFO of pending responses shared by the two pumps.
+// queue is the FIFO of pending responses shared by the two pumps. Its
+// records are reused: push copies into a free one, pop hands one to the
+// server pump, which may use it until it calls recycle (after each server
+// message), so the steady state allocates none.
 type queue struct {
 	mu    sync.Mutex
 	items []*pending
 	head  int
+	done  []*pending // popped, still in the server pump's hands; server pump only
+	free  []*pending
 }
 
-func (q *queue) push(p *pending) {
+// maxFreePending bounds the records kept for reuse, so that one long
+// pipeline does not pin its peak for the rest of the session.
+const maxFreePending = 64
+
+func (q *queue) push(p pending) {
 	q.mu.Lock()
-	q.items = append(q.items, p)
+	var it *pending
+	if n := len(q.free); n > 0 {
+		it = q.free[n-1]
+		q.free = q.free[:n-1]
+	} else {
+		it = new(pending)
+	}
+	*it = p
+	q.items = append(q.items, it)
+	q.mu.Unlock()
+}
+
+// recycle returns the records popped so far for reuse; the server pump
+// calls it when it holds none of them any more.
+func (q *queue) recycle() {
+	if len(q.done) == 0 {
+		return
+	}
+	q.mu.Lock()
+	for i, it := range q.done {
+		*it = pending{}
+		if len(q.free) < maxFreePending {
+			q.free = append(q.free, it)
+		}
+		q.done[i] = nil
+	}
+	q.done = q.done[:0]
 	q.mu.Unlock()
 }
 
@@ -66,6 +101,7 @@ func (q *queue) pop() *pending {
 	p := q.items[q.head]
 	q.items[q.head] = nil
 	q.head++
+	q.done = append(q.done, p)
 	if q.head == len(q.items) {
 		q.items, q.head = q.items[:0], 0
 	}

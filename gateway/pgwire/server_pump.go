@@ -30,6 +30,7 @@ type serverPump struct {
 
 	stmts   map[string]*prepared
 	portals map[string]*portal
+	unnamed portal                    // the unnamed portal, reused Bind after Bind
 	plans   [2]map[string]*resultPlan // by Strict, keyed by RowDescription body
 
 	cur       *resultPlan // plan of the rows now streaming; nil passes them
@@ -116,7 +117,15 @@ func (p *serverPump) emit(typ byte, body []byte) {
 	}
 }
 
+// handle deals with one server message; the queue records it popped are
+// recycled once it is done with them.
 func (p *serverPump) handle(typ byte, body []byte) error {
+	err := p.dispatch(typ, body)
+	p.q.recycle()
+	return err
+}
+
+func (p *serverPump) dispatch(typ byte, body []byte) error {
 	switch typ {
 	case 'D':
 		return p.onDataRow(body)
@@ -135,7 +144,14 @@ func (p *serverPump) handle(typ byte, body []byte) error {
 		return p.onParseComplete(body)
 	case '2':
 		if b := p.q.pop(); b != nil && b.kind == 'B' {
-			p.portals[b.name] = &portal{prep: p.stmts[b.stmtName], formats: b.formats}
+			if b.name == "" {
+				// The unnamed portal's record is reused: nothing keeps a
+				// pointer to a portal beyond the message it serves.
+				p.unnamed = portal{prep: p.stmts[b.stmtName], formats: b.formats}
+				p.portals[""] = &p.unnamed
+			} else {
+				p.portals[b.name] = &portal{prep: p.stmts[b.stmtName], formats: b.formats}
+			}
 		}
 		p.emit(typ, body)
 	case '3':

@@ -35,6 +35,9 @@ type analysis struct {
 	// nestedWrite is a data-modifying statement inside another (WITH d AS
 	// (DELETE …) SELECT …); locking is FOR UPDATE/SHARE anywhere.
 	nestedWrite, locking bool
+	// pinnedSet: a SET of a parameter whose value CheckStatement checks
+	// (pinnedParams), so the decision depends on more than this analysis.
+	pinnedSet bool
 }
 
 type stmtInfo struct {
@@ -100,6 +103,9 @@ func (a *analyser) analyse(sql string) *analysis {
 		return an
 	}
 	an = parseAnalysis(sql)
+	for _, si := range an.stmts {
+		an.pinnedSet = an.pinnedSet || (si.kind == kindSet && pinnedParams[si.setParam])
+	}
 	an.normalised = strings.ReplaceAll(string(key), "\x00", "?")
 	a.mu.Lock()
 	if len(a.cache) >= a.max {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Denial is a policy refusal. Its text names what was refused and never
@@ -161,6 +162,19 @@ func (sb *Sandbox) CheckStatement(sql string) (*Statement, error) {
 			Hint: "PostgreSQL statements cannot contain NUL; send the text without it"}
 	}
 	an := defaultAnalyser.analyse(sql)
+	if sb.checked == nil || an.pinnedSet {
+		return sb.checkStatement(sql, an)
+	}
+	if r, ok := sb.checked.get(an); ok {
+		return r.st, r.err
+	}
+	st, err := sb.checkStatement(sql, an)
+	sb.checked.put(an, checkResult{st, err})
+	return st, err
+}
+
+// checkStatement is CheckStatement's decision for an analysis of sql.
+func (sb *Sandbox) checkStatement(sql string, an *analysis) (*Statement, error) {
 	if an.parseErr != nil {
 		return nil, &Denial{Code: CodeSyntaxError, Rule: "parse",
 			Msg:  "sandgate could not parse the statement: " + an.parseErr.Error(),
@@ -238,6 +252,43 @@ func (sb *Sandbox) CheckStatement(sql string) (*Statement, error) {
 			Msg: "COPY must be the only statement in its query", Hint: "send the COPY on its own"}
 	}
 	return st, nil
+}
+
+// checkCache remembers CheckStatement's answers by analysis, so that a
+// statement sent again (prepared or not, with other literals) is decided
+// once. A sandbox and an analysis never change, so neither does the
+// answer; a Statement is read-only once returned, which is what lets
+// sessions share it. The one exception, a SET of a pinned parameter, whose
+// answer depends on the value set, is never cached (analysis.pinnedSet).
+type checkCache struct {
+	mu sync.RWMutex
+	m  map[*analysis]checkResult
+}
+
+type checkResult struct {
+	st  *Statement
+	err error
+}
+
+// maxChecked bounds a sandbox's cache like the analyser's.
+const maxChecked = 10000
+
+func newCheckCache() *checkCache { return &checkCache{m: map[*analysis]checkResult{}} }
+
+func (c *checkCache) get(an *analysis) (checkResult, bool) {
+	c.mu.RLock()
+	r, ok := c.m[an]
+	c.mu.RUnlock()
+	return r, ok
+}
+
+func (c *checkCache) put(an *analysis, r checkResult) {
+	c.mu.Lock()
+	if len(c.m) >= maxChecked {
+		clear(c.m) // crude but bounded, as the analyser's cache
+	}
+	c.m[an] = r
+	c.mu.Unlock()
 }
 
 func (sb *Sandbox) checkKind(s stmtInfo, st *Statement) error {

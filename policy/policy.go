@@ -98,6 +98,7 @@ type Sandbox struct {
 	Fingerprint string
 	tables      map[relName]*table
 	hash        *hasher
+	checked     *checkCache // CheckStatement's answers; nil: none kept
 }
 
 type relName struct{ schema, name string }
@@ -398,7 +399,7 @@ func compileSandbox(opts Options, sy sandboxYAML, node *yaml.Node, at posErr) (*
 	sb := &Sandbox{Name: sy.Name, Owner: sy.Owner, Purpose: sy.Purpose, DPIA: sy.DPIA, Expires: expires, Database: sy.Database,
 		Verifier: sy.PasswordVerifier, MaxConnections: sy.MaxConnections, tables: map[relName]*table{},
 		LinkGroup: sy.LinkGroup, Egress: sy.Egress, Source: sy.Source, HTTPSources: sy.HTTPSources,
-		hash: newHasher(opts.HashKey, sy.Name)}
+		hash: newHasher(opts.HashKey, sy.Name), checked: newCheckCache()}
 	tablesNode := valueNode(node, "tables")
 	for tname, cols := range sy.Tables {
 		tn := valueNode(tablesNode, tname)

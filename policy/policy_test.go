@@ -310,3 +310,42 @@ func TestSchemaMatchesFormat(t *testing.T) {
 	json.Unmarshal(schema.Defs["sandbox"].Properties["source"], &src)
 	check("source", src.Properties, reflect.TypeOf(DataSource{}))
 }
+
+// CheckStatement keeps its answer per analysis: the same statement with
+// other literals gets the same Statement, a denial stays a denial, and a
+// SET of a pinned parameter, whose answer depends on the value, is decided
+// afresh every time.
+func TestCheckStatementCache(t *testing.T) {
+	sb := testSandbox(t)
+	a, err := sb.CheckStatement("select name from wards where ward_id = 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := sb.CheckStatement("select name   from wards where ward_id = 22")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b {
+		t.Error("the same statement with another literal was decided again, not taken from the cache")
+	}
+	for range 2 {
+		if _, err := sb.CheckStatement("select patient_id from patients where nhs_number = 'x'"); err == nil {
+			t.Fatal("a filter on a protected column was allowed")
+		}
+	}
+	for _, tc := range []struct {
+		sql     string
+		allowed bool
+	}{
+		{"set client_encoding = 'UTF8'", true},
+		{"set client_encoding = 'SJIS'", false},
+		{"set client_encoding = 'UTF8'", true},
+		{"select 1; set client_encoding = 'BIG5'", false},
+		{"select 1; set client_encoding = 'LATIN1'", true},
+	} {
+		_, err := sb.CheckStatement(tc.sql)
+		if (err == nil) != tc.allowed {
+			t.Errorf("%s: allowed %v, want %v (err %v)", tc.sql, err == nil, tc.allowed, err)
+		}
+	}
+}

@@ -202,11 +202,11 @@ func (l *evloop) run() {
 // always finds work. When nothing is ready the loop's goroutine parks in
 // Go's netpoller on the epoll descriptor itself, which becomes readable
 // when a socket of the loop does, so an idle loop holds no thread or
-// processor, and the runtime's monitor thread can sleep.
+// processor, and the runtime's monitor thread can sleep. The first ask is
+// the one RawConn.Read makes before it parks (it must: an edge that came
+// before it would otherwise be lost), so there is no separate one before
+// it: that would be one more system call for every park.
 func (l *evloop) wait() int {
-	if n := l.poll(); n > 0 {
-		return n
-	}
 	if l.pollParked == nil {
 		l.pollParked = func(uintptr) bool {
 			l.parkedN = l.poll()

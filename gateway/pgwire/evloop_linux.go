@@ -535,8 +535,9 @@ func writeSome(fd int, out *[]byte) error {
 // around a call that might block. rawRead uses recvfrom rather than read:
 // read goes through the file layer (taking the file position lock, which a
 // socket has no use for) before it reaches the socket, recvfrom goes to the
-// socket directly, as pgbouncer's reads do. It saves about a microsecond of
-// kernel time per transaction at pgbench -S (bench/README.md, session 5).
+// socket directly, as pgbouncer's reads do. perf put that layer at about a
+// microsecond of kernel time per pgbench -S transaction (bench/README.md,
+// session 5); pgbench's own figures are too noisy to show the difference.
 func rawRead(fd int, b []byte) (int, error) {
 	n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0, 0, 0)
 	if e != 0 {

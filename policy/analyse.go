@@ -107,6 +107,14 @@ func (a *analyser) analyse(sql string) *analysis {
 		an.pinnedSet = an.pinnedSet || (si.kind == kindSet && pinnedParams[si.setParam])
 	}
 	an.normalised = strings.ReplaceAll(string(key), "\x00", "?")
+	if an.parseErr != nil {
+		// A parse error quotes the text near the fault, which can be a
+		// literal: shared through the cache, one client's literal would
+		// reach another client that sent the same shape.
+		*bp = key
+		a.bufs.Put(bp)
+		return an
+	}
 	a.mu.Lock()
 	if len(a.cache) >= a.max {
 		clear(a.cache) // crude but bounded; statements are re-parsed on demand

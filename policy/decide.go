@@ -162,7 +162,7 @@ func (sb *Sandbox) CheckStatement(sql string) (*Statement, error) {
 			Hint: "PostgreSQL statements cannot contain NUL; send the text without it"}
 	}
 	an := defaultAnalyser.analyse(sql)
-	if sb.checked == nil || an.pinnedSet {
+	if sb.checked == nil || an.pinnedSet || an.parseErr != nil {
 		return sb.checkStatement(sql, an)
 	}
 	if r, ok := sb.checked.get(an); ok {
@@ -258,8 +258,9 @@ func (sb *Sandbox) checkStatement(sql string, an *analysis) (*Statement, error) 
 // statement sent again (prepared or not, with other literals) is decided
 // once. A sandbox and an analysis never change, so neither does the
 // answer; a Statement is read-only once returned, which is what lets
-// sessions share it. The one exception, a SET of a pinned parameter, whose
-// answer depends on the value set, is never cached (analysis.pinnedSet).
+// sessions share it. Two answers depend on more than the analysis and are
+// never cached: a SET of a pinned parameter (on the value set,
+// analysis.pinnedSet), and a parse error (its text quotes the statement).
 type checkCache struct {
 	mu sync.RWMutex
 	m  map[*analysis]checkResult

@@ -349,3 +349,20 @@ func TestCheckStatementCache(t *testing.T) {
 		}
 	}
 }
+
+// A parse error quotes the text near the fault, which can be a literal:
+// it must describe the statement sent, never an earlier one of the same
+// shape (from this client or any other).
+func TestParseErrorsAreNotShared(t *testing.T) {
+	sb := testSandbox(t)
+	if _, err := sb.CheckStatement("select name from wards where name = 'x' 'first-secret'"); err == nil {
+		t.Fatal("an unparsable statement was allowed")
+	}
+	_, err := sb.CheckStatement("select name from wards where name = 'y' 'second-secret'")
+	if err == nil {
+		t.Fatal("an unparsable statement was allowed")
+	}
+	if strings.Contains(err.Error(), "first-secret") || !strings.Contains(err.Error(), "second-secret") {
+		t.Errorf("the second statement's parse error is %q", err)
+	}
+}

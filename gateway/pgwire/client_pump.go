@@ -98,7 +98,7 @@ func (c *clientPump) handle(typ byte, body []byte) error {
 	case 'P':
 		return c.onParse(body)
 	case 'B':
-		if err := c.bind.Decode(body); err != nil {
+		if err := decodeBind(&c.bind, body); err != nil {
 			return &protoError{msg: "malformed Bind: " + err.Error()}
 		}
 		if st := c.prepared[c.bind.PreparedStatement]; st != nil {
@@ -112,7 +112,7 @@ func (c *clientPump) handle(typ byte, body []byte) error {
 		}
 		c.q.push(pending{kind: 'D', target: c.describe.ObjectType, name: c.describe.Name})
 	case 'E':
-		if err := c.execute.Decode(body); err != nil {
+		if err := decodeExecute(&c.execute, body); err != nil {
 			return &protoError{msg: "malformed Execute: " + err.Error()}
 		}
 		c.q.push(pending{kind: 'E', name: c.execute.Portal, rec: c.record(c.clock(), 0, nil, nil)})
@@ -208,7 +208,7 @@ func (c *clientPump) onQuery(body []byte) error {
 }
 
 func (c *clientPump) onParse(body []byte) error {
-	if err := c.parse.Decode(body); err != nil {
+	if err := decodeParse(&c.parse, body); err != nil {
 		return &protoError{msg: "malformed Parse: " + err.Error()}
 	}
 	start := c.clock()

@@ -28,6 +28,10 @@ THREADS="${THREADS:-2}"
 NWORK=5
 MAX_SECONDS="${MAX_SECONDS:-$((NWORK * 5 * ROUNDS * (DURATION + 20) + 900))}"
 
+# Binaries named by a relative path are relative to where the script was
+# started, not to the repository root it moves to.
+case "${SANDGATE_BIN:-/}" in /*) ;; *) SANDGATE_BIN="$PWD/$SANDGATE_BIN" ;; esac
+case "${ALT_BIN:-/}" in /*) ;; *) ALT_BIN="$PWD/$ALT_BIN" ;; esac
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 SANDGATE_BIN="${SANDGATE_BIN:-$ROOT/bin/sandgate}"

@@ -262,16 +262,13 @@ var (
 // ownFormats returns a Bind's result format codes in memory the pump may
 // keep after the next message is decoded into the same Bind.
 func ownFormats(codes []int16) []int16 {
-	if len(codes) == 1 {
-		switch codes[0] {
-		case 0:
-			return formatsText
-		case 1:
-			return formatsBinary
-		}
-	}
-	if len(codes) == 0 {
+	switch {
+	case len(codes) == 0:
 		return nil
+	case len(codes) == 1 && codes[0] == 0:
+		return formatsText
+	case len(codes) == 1 && codes[0] == 1:
+		return formatsBinary
 	}
 	return append([]int16(nil), codes...)
 }

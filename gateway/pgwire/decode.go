@@ -11,8 +11,8 @@ import (
 // The client pump decodes Parse, Bind and Execute itself, into the same
 // structs pgproto3 uses, accepting and refusing exactly what pgproto3's
 // Decode does (FuzzDecodeMatchesPgproto3), but reusing the slices of the
-// message before and copying no names: pgproto3 allocates up to five times
-// per message, these once (Parse's statement text).
+// message before: pgproto3 allocates up to five times per message, these
+// only for Parse's statement text and names that are not empty.
 
 var (
 	errNoTerminator = errors.New("a string is not NUL-terminated")

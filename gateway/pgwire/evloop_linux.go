@@ -144,6 +144,10 @@ func newEvloop() (*evloop, error) {
 		return fail("epoll in the netpoller", err)
 	}
 	l := &evloop{ep: ep, wake: wake, epf: epf, events: make([]unix.EpollEvent, 128)}
+	l.pollParked = func(uintptr) bool {
+		l.parkedN = l.poll()
+		return l.parkedN > 0
+	}
 	go func() { // idle timeouts are checked each second
 		for range time.Tick(time.Second) {
 			l.post(func() {})
@@ -207,12 +211,6 @@ func (l *evloop) run() {
 // before it would otherwise be lost), so there is no separate one before
 // it: that would be one more system call for every park.
 func (l *evloop) wait() int {
-	if l.pollParked == nil {
-		l.pollParked = func(uintptr) bool {
-			l.parkedN = l.poll()
-			return l.parkedN > 0
-		}
-	}
 	l.parkedN = 0
 	if err := l.epf.Read(l.pollParked); err != nil {
 		time.Sleep(10 * time.Millisecond) // cannot happen; do not spin

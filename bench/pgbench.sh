@@ -353,6 +353,7 @@ fi
 declare -A PORT=([direct]="$PGPORT" [sandgate]="$SG_PORT" [observed]="$SGO_PORT" [pgbouncer]="$PGB_PORT" [unchecked]="$SGU_PORT" [alt]="$ALT_PORT")
 declare -A PROXY_PID=([sandgate]="$SG_PID" [observed]="$SGO_PID" [pgbouncer]="$PGB_PID" [unchecked]="$SGU_PID" [alt]="$ALT_PID")
 declare -A TPS=() USPT=() FAILED=() SINKUS=()
+declare -A TPS_R=() USPT_R=() # by "workload|target|round", for the paired comparisons
 FAILURES="$TMP/failures.txt"
 : >"$FAILURES"
 
@@ -382,11 +383,13 @@ run_one() { # workload-index target round
   if [ -n "$pid" ]; then
     us="$(awk -v d=$((after - before)) -v hz="$CLK_TCK" -v n="$tx" 'BEGIN { printf "%.1f", d * 1e6 / hz / n }')"
     USPT["$w|$t"]+="$us "
+    USPT_R["$w|$t|$r"]="$us"
   fi
   if [ "$t" = observed ]; then
     SINKUS["$w"]+="$(awk -v d=$((safter - sbefore)) -v hz="$CLK_TCK" -v n="$tx" 'BEGIN { printf "%.1f", d * 1e6 / hz / n }') "
   fi
   TPS["$w|$t"]+="$tps "
+  TPS_R["$w|$t|$r"]="$tps"
   printf '  %-20s round %d  %-9s  tps %10.1f  proxy CPU µs/tx %s\n' "${W_NAME[$w]}" "$r" "$t" "$tps" "$us" >&2
 }
 
@@ -450,6 +453,35 @@ if [ -n "$ALT_PID" ]; then
     # shellcheck disable=SC2086
     [ -n "${USPT["$w|alt"]:-}" ] && au="$(median ${USPT["$w|alt"]})"
     printf 'alt (%s): %-20s tps %s  alt/sg %s  alt/pgb %s  alt µs/tx %s\n' "$ALT_BIN" "${W_NAME[$w]}" "$(fmt "$a")" "$(ratio "$a" "$s")" "$(ratio "$a" "$p")" "$au"
+  done
+fi
+# Paired rounds: within a round the targets run back to back, so a round's
+# ratio is not moved by what drifts between rounds (the machine's other
+# load); the spread of these ratios is the benchmark's own noise.
+paired() { # workload a b label: per-round a/b TPS ratios and CPU differences
+  local w=$1 a=$2 b=$3 r ratios="" diffs="" n=0 ahead=0 x
+  for ((r = 1; r <= ROUNDS; r++)); do
+    [ -n "${TPS_R["$w|$a|$r"]:-}" ] && [ -n "${TPS_R["$w|$b|$r"]:-}" ] || continue
+    x="$(ratio "${TPS_R["$w|$a|$r"]}" "${TPS_R["$w|$b|$r"]}")"
+    ratios+="$x "
+    n=$((n + 1))
+    awk -v x="$x" 'BEGIN { exit !(x >= 1) }' && ahead=$((ahead + 1))
+    if [ -n "${USPT_R["$w|$a|$r"]:-}" ] && [ -n "${USPT_R["$w|$b|$r"]:-}" ]; then
+      diffs+="$(awk -v p="${USPT_R["$w|$a|$r"]}" -v q="${USPT_R["$w|$b|$r"]}" 'BEGIN { printf "%+.1f", p - q }') "
+    fi
+  done
+  [ "$n" -gt 1 ] || return 0
+  # shellcheck disable=SC2086
+  printf '  %-20s %s by round: %s(median %s; %s at or above %s in %d of %d)' "${W_NAME[$w]}" "$4" "$ratios" "$(median $ratios)" "$a" "$b" "$ahead" "$n"
+  # shellcheck disable=SC2086
+  [ -n "$diffs" ] && printf '; µs/tx %s-%s: %s(median %+.1f)' "$a" "$b" "$diffs" "$(median $diffs)"
+  echo
+}
+if [ "$ROUNDS" -gt 1 ]; then
+  echo "paired rounds (each round's targets ran back to back):"
+  for ((w = 0; w < ${#W_NAME[@]}; w++)); do
+    paired "$w" sandgate pgbouncer sg/pgb
+    [ -n "$ALT_PID" ] && paired "$w" alt sandgate alt/sg
   done
 fi
 echo "(unchecked: the same gateway built with -tags sandgate_unchecked, applying no policy; sg/unchk is what the policy costs)"

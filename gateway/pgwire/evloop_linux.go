@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,11 +29,11 @@ import (
 // the steady state of many sessions runs on a few loops, each one
 // goroutine that collects ready sockets from its own epoll instance and
 // moves bytes with non-blocking system calls made straight to the kernel,
-// as pgbouncer does in C; it parks in Go's netpoller only when none of its
-// sockets is ready (see wait). The sockets are taken out of Go's netpoller for the relay and
-// given back to net.Conns after it, so start-up, authentication, the reset
-// of a pooled connection and the goroutine relay keep using the net
-// package.
+// as pgbouncer does in C; when none of its sockets is ready it waits in
+// epoll itself, or parks in Go's netpoller (see wait). The sockets are
+// taken out of Go's netpoller for the relay and given back to net.Conns
+// after it, so start-up, authentication, the reset of a pooled connection
+// and the goroutine relay keep using the net package.
 //
 // The pumps' message handling is the same code in both relays. What the
 // loop does differently is only I/O: it reads whatever a socket has into a
@@ -49,8 +50,12 @@ import (
 
 // evloop is one event loop.
 type evloop struct {
-	ep, wake int             // epoll instance; eventfd that wakes it for posted work
-	epf      syscall.RawConn // ep in Go's netpoller, to park on
+	ep, wake int // epoll instance; eventfd that wakes it for posted work
+	// raw: the loop waits by blocking in epoll_pwait itself (waitRaw).
+	// Otherwise epf, ep in Go's netpoller, is what it parks on. Loop
+	// goroutine only, once the loop runs.
+	raw      bool
+	epf      syscall.RawConn
 	n        atomic.Int32
 	conns    []*loopConn // by socket number, both sides; loop goroutine only
 	events   []unix.EpollEvent
@@ -95,17 +100,21 @@ var (
 // others. Nil means none could be made, and goroutines relay.
 func pickLoop(log *slog.Logger) *evloop {
 	loopsOnce.Do(func() {
+		waitsIn := "netpoller"
 		for range max(1, runtime.GOMAXPROCS(0)/2) {
 			l, err := newEvloop()
 			if err != nil {
 				log.Warn("event-loop relay unavailable; relaying with goroutines", "err", err)
 				return
 			}
+			if l.raw {
+				waitsIn = "epoll" // read before the loop runs: then it is the loop's
+			}
 			loops = append(loops, l)
 			go l.run()
 		}
 		if len(loops) > 0 {
-			log.Info("relaying plain-TCP sessions on event loops", "loops", len(loops))
+			log.Info("relaying plain-TCP sessions on event loops", "loops", len(loops), "waits_in", waitsIn)
 		}
 	})
 	var best *evloop
@@ -135,18 +144,15 @@ func newEvloop() (*evloop, error) {
 	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
 		return fail("epoll add", err)
 	}
-	// A non-blocking descriptor given to os.NewFile joins the netpoller.
-	if err := unix.SetNonblock(ep, true); err != nil {
-		return fail("epoll non-blocking", err)
-	}
-	epf, err := os.NewFile(uintptr(ep), "epoll").SyscallConn()
-	if err != nil {
-		return fail("epoll in the netpoller", err)
-	}
-	l := &evloop{ep: ep, wake: wake, epf: epf, events: make([]unix.EpollEvent, 128)}
+	l := &evloop{ep: ep, wake: wake, events: make([]unix.EpollEvent, 128)}
 	l.pollParked = func(uintptr) bool {
 		l.parkedN = l.poll()
 		return l.parkedN > 0
+	}
+	if rawWaitAllowed() {
+		l.raw = true
+	} else if err := l.joinNetpoller(); err != nil {
+		return fail("epoll in the netpoller", err)
 	}
 	go func() { // idle timeouts are checked each second
 		for range time.Tick(time.Second) {
@@ -197,20 +203,129 @@ func (l *evloop) run() {
 		if l.now.Sub(l.lastScan) >= time.Second {
 			l.lastScan = l.now
 			l.scanIdle()
+			l.checkWait()
 		}
 	}
 }
 
-// wait returns the number of ready events. It asks the kernel without
-// waiting, straight (no scheduler bookkeeping); under load that almost
-// always finds work. When nothing is ready the loop's goroutine parks in
-// Go's netpoller on the epoll descriptor itself, which becomes readable
-// when a socket of the loop does, so an idle loop holds no thread or
-// processor, and the runtime's monitor thread can sleep. The first ask is
-// the one RawConn.Read makes before it parks (it must: an edge that came
-// before it would otherwise be lost), so there is no separate one before
-// it: that would be one more system call for every park.
+// Waiting. A loop with nothing ready waits in one of two ways.
+//
+// By default it blocks in epoll_pwait itself (waitRaw) and keeps its
+// processor (P) while it does, as pgbouncer's one thread does: a socket
+// becoming ready wakes this thread and nothing else, and it goes straight
+// on. In A/B runs against parking in the netpoller (bench/README.md,
+// session 6) it used about 1-2 µs less CPU per single-row transaction, and
+// about 200 µs less per connection under pgbench -C. Two things make it
+// work. The epoll instance must not be in Go's netpoller: nested in it,
+// every event would also wake the netpoller's thread (an attempt that kept
+// it there used 48 against 34 µs per transaction). And the wait must not
+// be an ordinary system call, whose processor the runtime's monitor takes
+// away after 20 µs when there is other work, so that the wake-up must find
+// one again (40 against 36 µs).
+//
+// Holding a processor is safe only where there are others and the runtime
+// can still interrupt the wait: rawWaitAllowed requires GOMAXPROCS of at
+// least 2 (loops take at most half; the rest run start-ups, the garbage
+// collector, timers) and asynchronous preemption, whose signal ends the
+// wait with EINTR, after which the loop yields (the garbage collector's
+// stop-the-world, and the monitor's 10 ms time slice, both rely on that;
+// they re-signal until they succeed). A loop without sessions waits as an
+// ordinary system call instead, so an idle gateway holds no processor. If
+// GOMAXPROCS later drops below 2 (a container's CPU limit lowered), the
+// loop's once-a-second check moves it to the netpoller for good.
+//
+// Otherwise it parks its goroutine in Go's netpoller on the epoll
+// descriptor (waitNetpoller), which becomes readable when a socket of the
+// loop does; an idle loop then holds no thread or processor.
+
+// rawWaitAllowed reports whether a loop may wait holding its processor.
+func rawWaitAllowed() bool {
+	return runtime.GOMAXPROCS(0) >= 2 && !asyncPreemptOff
+}
+
+var asyncPreemptOff = func() bool {
+	for _, kv := range strings.Split(os.Getenv("GODEBUG"), ",") {
+		if strings.TrimSpace(kv) == "asyncpreemptoff=1" {
+			return true
+		}
+	}
+	return false
+}()
+
+// joinNetpoller puts the epoll instance in Go's netpoller, for
+// waitNetpoller. It cannot be undone. The RawConn keeps the os.File, which
+// owns ep, reachable: loops live as long as the process.
+func (l *evloop) joinNetpoller() error {
+	// A non-blocking descriptor given to os.NewFile joins the netpoller.
+	if err := unix.SetNonblock(l.ep, true); err != nil {
+		return fmt.Errorf("epoll non-blocking: %w", err)
+	}
+	epf, err := os.NewFile(uintptr(l.ep), "epoll").SyscallConn()
+	if err != nil {
+		return err
+	}
+	l.epf = epf
+	return nil
+}
+
+// checkWait moves a raw-waiting loop to the netpoller once holding a
+// processor is no longer safe.
+func (l *evloop) checkWait() {
+	if !l.raw || rawWaitAllowed() {
+		return
+	}
+	if err := l.joinNetpoller(); err != nil {
+		slog.Warn("event loop: cannot move its wait to the netpoller; it keeps waiting in epoll", "err", err)
+		return
+	}
+	l.raw = false
+}
+
+// wait returns the number of ready events, waiting for one if none is.
 func (l *evloop) wait() int {
+	if l.raw {
+		return l.waitRaw()
+	}
+	return l.waitNetpoller()
+}
+
+// Timeouts of waitRaw's waits, in milliseconds. Neither is needed for
+// correctness (posted work and the once-a-second tick write to the
+// eventfd); the first bounds a wait whose preemption signal came just
+// before it began, until the runtime signals again.
+const (
+	rawWaitMs  = 100
+	idleWaitMs = 1000
+)
+
+func (l *evloop) waitRaw() int {
+	ev := uintptr(unsafe.Pointer(&l.events[0]))
+	if l.n.Load() == 0 {
+		n, _, e := unix.Syscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.ep), ev, uintptr(len(l.events)), idleWaitMs, 0, 0)
+		if e != 0 {
+			return 0
+		}
+		return int(n)
+	}
+	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.ep), ev, uintptr(len(l.events)), rawWaitMs, 0, 0)
+	if e != 0 {
+		// EINTR: a signal, usually the runtime asking this goroutine to
+		// stop. Going back into epoll_pwait would pass no preemption
+		// point, so yield here.
+		runtime.Gosched()
+		return 0
+	}
+	return int(n)
+}
+
+// waitNetpoller asks the kernel without waiting, straight (no scheduler
+// bookkeeping); under load that almost always finds work. When nothing is
+// ready the loop's goroutine parks in Go's netpoller on the epoll
+// descriptor. The first ask is the one RawConn.Read makes before it parks
+// (it must: an edge that came before it would otherwise be lost), so there
+// is no separate one before it: that would be one more system call for
+// every park.
+func (l *evloop) waitNetpoller() int {
 	l.parkedN = 0
 	if err := l.epf.Read(l.pollParked); err != nil {
 		time.Sleep(10 * time.Millisecond) // cannot happen; do not spin

@@ -1,0 +1,125 @@
+//go:build linux
+
+package pgwire
+
+import (
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// How the event loops wait (evloop_linux.go, "Waiting") depends on
+// GOMAXPROCS, which is fixed per process for the loops' lifetime, so these
+// tests run the package's own test binary again in a child process with the
+// setting they need. The child's tests skip unless SANDGATE_TEST_CHILD
+// names them.
+
+// loopWaits reports, for each loop, whether it waits in epoll holding its
+// processor (true) or in the netpoller (false), asked on the loop itself.
+func loopWaits(t *testing.T) []bool {
+	t.Helper()
+	loopsOnce.Do(func() {}) // the loops, if made, are visible after this
+	var out []bool
+	for _, l := range loops {
+		ch := make(chan bool, 1)
+		l.post(func() { ch <- l.raw })
+		select {
+		case raw := <-ch:
+			out = append(out, raw)
+		case <-time.After(10 * time.Second):
+			t.Fatal("an event loop did not run posted work within 10s")
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("no event loop was made")
+	}
+	return out
+}
+
+func runChild(t *testing.T, child string, env []string, tests ...string) {
+	t.Helper()
+	if os.Getenv("SANDGATE_TEST_CHILD") != "" {
+		t.Skip("already a child")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run", "^("+strings.Join(tests, "|")+")$", "-test.v", "-test.count=1", "-test.timeout=5m")
+	cmd.Env = append(os.Environ(), append(env, "SANDGATE_TEST_CHILD="+child)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child test process (%s): %v\n%s", strings.Join(env, " "), err, out)
+	}
+	for _, name := range tests {
+		if !strings.Contains(string(out), "--- PASS: "+name+" ") {
+			t.Fatalf("child test process (%s) did not pass %s:\n%s", strings.Join(env, " "), name, out)
+		}
+	}
+}
+
+func childOnly(t *testing.T, child string) {
+	if os.Getenv("SANDGATE_TEST_CHILD") != child {
+		t.Skip("runs in a child process of TestLoopWaitModes")
+	}
+}
+
+// TestLoopWaitModes: with one processor the loops wait in the netpoller,
+// and the relay tests pass there too; with two they wait in epoll, and move
+// to the netpoller, still relaying, when GOMAXPROCS drops to 1.
+func TestLoopWaitModes(t *testing.T) {
+	needCluster(t) // fail here, not in a child, if there is no PostgreSQL
+	t.Run("one processor", func(t *testing.T) {
+		runChild(t, "netpoller", []string{"GOMAXPROCS=1"},
+			"TestChildWaitsInNetpoller", "TestRelaysAgree", "TestLoopSlowReader", "TestShutdownEndsSessions")
+	})
+	t.Run("processors taken away", func(t *testing.T) {
+		runChild(t, "switch", []string{"GOMAXPROCS=2", "GODEBUG=" + strings.ReplaceAll(os.Getenv("GODEBUG"), "asyncpreemptoff=1", "")},
+			"TestChildLeavesEpollWait")
+	})
+}
+
+func TestChildWaitsInNetpoller(t *testing.T) {
+	childOnly(t, "netpoller")
+	w := newWorld(t, worldOpts{})
+	c := connect(t, w.dsn("tester", testPassword, "disable"))
+	ensureUsable(t, c)
+	for i, raw := range loopWaits(t) {
+		if raw {
+			t.Fatalf("GOMAXPROCS=%d: loop %d waits in epoll, want the netpoller", runtime.GOMAXPROCS(0), i)
+		}
+	}
+}
+
+func TestChildLeavesEpollWait(t *testing.T) {
+	childOnly(t, "switch")
+	w := newWorld(t, worldOpts{})
+	before := connect(t, w.dsn("tester", testPassword, "disable"))
+	ensureUsable(t, before)
+	for i, raw := range loopWaits(t) {
+		if !raw {
+			t.Fatalf("GOMAXPROCS=%d: loop %d waits in the netpoller, want epoll", runtime.GOMAXPROCS(0), i)
+		}
+	}
+	prev := runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(prev)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		moved := true
+		for _, raw := range loopWaits(t) {
+			moved = moved && !raw
+		}
+		if moved {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("with GOMAXPROCS=1 the loops still wait in epoll after 10s; their check runs each second")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ensureUsable(t, before) // a session that was on the loop when it moved
+	after := connect(t, w.dsn("tester", testPassword, "disable"))
+	ensureUsable(t, after)
+	if loop, all := onLoop(w.srv); loop != 2 || all != 2 {
+		t.Fatalf("%d of %d sessions on the event loop after it moved, want 2 of 2", loop, all)
+	}
+}

@@ -310,13 +310,25 @@ func (l *evloop) waitRaw() int {
 	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.ep), ev, uintptr(len(l.events)), rawWaitMs, 0, 0)
 	if e != 0 {
 		// EINTR: a signal, usually the runtime asking this goroutine to
-		// stop. Going back into epoll_pwait would pass no preemption
-		// point, so yield here.
-		runtime.Gosched()
+		// stop. Stop here, before waiting again.
+		preemptionPoint()
 		return 0
 	}
 	return int(n)
 }
+
+// preemptionPoint lets the runtime stop the goroutine if it asked to: the
+// stack check in its prologue does that, as at any call. It is not
+// runtime.Gosched, which only yields: the garbage collector, to scan a
+// goroutine's stack, asks it to park until the scan is done, and a yielding
+// loop, its processor otherwise idle, would run again at once and make the
+// collector spin until the next wait ended (80-100 ms in a test).
+//
+//go:noinline
+func preemptionPoint() { preemptionCallee() }
+
+//go:noinline
+func preemptionCallee() {}
 
 // waitNetpoller asks the kernel without waiting, straight (no scheduler
 // bookkeeping); under load that almost always finds work. When nothing is

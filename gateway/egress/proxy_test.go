@@ -442,27 +442,39 @@ func TestHTTPSAbsoluteForm(t *testing.T) {
 
 // TestStaleUpstreamConnectionRetried: an upstream that closes kept-alive
 // connections without saying so costs a GET nothing: the proxy retries it
-// once on a new connection to the same checked address.
+// once on a new connection to the same checked address. The upstream may
+// close before the next request comes (the proxy then reads the end of the
+// stream) or as it comes (a reset), so both are made to happen here.
 func TestStaleUpstreamConnectionRetried(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go serveOneRequestPerConn(ln)
-	port := ln.Addr().(*net.TCPAddr).Port
-	w := newWorld(t, func(c *Config) {
-		c.Sandboxes["ward"].Rules = append(c.Sandboxes["ward"].Rules, Rule{ID: "closer", Hosts: []string{"backend.test"}, Ports: []int{port}})
-	})
-	c := w.client("ward")
-	for i := range 3 {
-		resp, err := c.Get(fmt.Sprintf("http://backend.test:%d/%d", port, i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if body := readBody(t, resp); resp.StatusCode != 200 || body != "ok" {
-			t.Fatalf("request %d: got %d %q, want 200 ok", i, resp.StatusCode, body)
-		}
+	for _, tc := range []struct {
+		name  string
+		serve func(net.Listener)
+	}{
+		{"closed", serveOneRequestPerConn},
+		{"reset", serveOneRequestThenReset},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			go tc.serve(ln)
+			port := ln.Addr().(*net.TCPAddr).Port
+			w := newWorld(t, func(c *Config) {
+				c.Sandboxes["ward"].Rules = append(c.Sandboxes["ward"].Rules, Rule{ID: "closer", Hosts: []string{"backend.test"}, Ports: []int{port}})
+			})
+			c := w.client("ward")
+			for i := range 3 {
+				resp, err := c.Get(fmt.Sprintf("http://backend.test:%d/%d", port, i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if body := readBody(t, resp); resp.StatusCode != 200 || body != "ok" {
+					t.Fatalf("request %d: got %d %q, want 200 ok", i, resp.StatusCode, body)
+				}
+			}
+		})
 	}
 }
 
@@ -476,6 +488,26 @@ func serveOneRequestPerConn(ln net.Listener) {
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		}
 		c.Close()
+	}
+}
+
+// serveOneRequestThenReset answers a connection's first request, waits for
+// the next one to arrive and resets the connection instead of answering.
+func serveOneRequestThenReset(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			br := bufio.NewReader(c)
+			if _, err := http.ReadRequest(br); err == nil {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				br.Peek(1) // the next request
+			}
+			c.(*net.TCPConn).SetLinger(0) // close with a reset
+			c.Close()
+		}()
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -121,7 +122,9 @@ func (p *upstreamPool) exchange(c *upstreamConn, key string, req *http.Request) 
 	if err != nil {
 		stop()
 		_ = c.Close()
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		// The upstream closed the idle connection before the request came
+		// (the end of the stream), or as it came (a reset).
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
 			err = fmt.Errorf("%w: %w", errStale, err)
 		}
 		return nil, fmt.Errorf("read response upstream: %w", err)

@@ -227,9 +227,10 @@ func (l *evloop) run() {
 // can still interrupt the wait: rawWaitAllowed requires GOMAXPROCS of at
 // least 2 (loops take at most half; the rest run start-ups, the garbage
 // collector, timers) and asynchronous preemption, whose signal ends the
-// wait with EINTR, after which the loop yields (the garbage collector's
-// stop-the-world, and the monitor's 10 ms time slice, both rely on that;
-// they re-signal until they succeed). A loop without sessions waits as an
+// wait with EINTR, after which the loop stops where the runtime asked
+// (preemptionPoint): the garbage collector's stop-the-world and stack
+// scans, and the monitor's 10 ms time slice, rely on that, and re-signal
+// until it happens. A loop without sessions waits as an
 // ordinary system call instead, so an idle gateway holds no processor. If
 // GOMAXPROCS later drops below 2 (a container's CPU limit lowered), the
 // loop's once-a-second check moves it to the netpoller for good.
@@ -322,7 +323,8 @@ func (l *evloop) waitRaw() int {
 // runtime.Gosched, which only yields: the garbage collector, to scan a
 // goroutine's stack, asks it to park until the scan is done, and a yielding
 // loop, its processor otherwise idle, would run again at once and make the
-// collector spin until the next wait ended (80-100 ms in a test).
+// collector spin until the next wait ended (40-137 ms per collection in a
+// test; TestCollectorDoesNotWaitForLoop).
 //
 //go:noinline
 func preemptionPoint() { preemptionCallee() }

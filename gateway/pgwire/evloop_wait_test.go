@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // How the event loops wait (evloop_linux.go, "Waiting") depends on
@@ -84,28 +86,30 @@ func TestLoopWaitModes(t *testing.T) {
 	})
 }
 
-func TestChildWaitsInNetpoller(t *testing.T) {
-	childOnly(t, "netpoller")
+// sessionOnLoop opens a session through a new gateway, so that the loops
+// exist, and checks how they wait (raw: in epoll).
+func sessionOnLoop(t *testing.T, wantRaw bool) (*world, *pgx.Conn) {
+	t.Helper()
 	w := newWorld(t, worldOpts{})
 	c := connect(t, w.dsn("tester", testPassword, "disable"))
 	ensureUsable(t, c)
+	name := map[bool]string{true: "epoll", false: "the netpoller"}
 	for i, raw := range loopWaits(t) {
-		if raw {
-			t.Fatalf("GOMAXPROCS=%d: loop %d waits in epoll, want the netpoller", runtime.GOMAXPROCS(0), i)
+		if raw != wantRaw {
+			t.Fatalf("GOMAXPROCS=%d: loop %d waits in %s, want %s", runtime.GOMAXPROCS(0), i, name[raw], name[wantRaw])
 		}
 	}
+	return w, c
+}
+
+func TestChildWaitsInNetpoller(t *testing.T) {
+	childOnly(t, "netpoller")
+	sessionOnLoop(t, false)
 }
 
 func TestChildLeavesEpollWait(t *testing.T) {
 	childOnly(t, "switch")
-	w := newWorld(t, worldOpts{})
-	before := connect(t, w.dsn("tester", testPassword, "disable"))
-	ensureUsable(t, before)
-	for i, raw := range loopWaits(t) {
-		if !raw {
-			t.Fatalf("GOMAXPROCS=%d: loop %d waits in the netpoller, want epoll", runtime.GOMAXPROCS(0), i)
-		}
-	}
+	w, before := sessionOnLoop(t, true)
 	prev := runtime.GOMAXPROCS(1)
 	defer runtime.GOMAXPROCS(prev)
 	deadline := time.Now().Add(10 * time.Second)
@@ -139,12 +143,7 @@ func TestChildLeavesEpollWait(t *testing.T) {
 // not elapsed time.
 func TestChildCollectorDoesNotWaitForLoop(t *testing.T) {
 	childOnly(t, "collector")
-	w := newWorld(t, worldOpts{})
-	c := connect(t, w.dsn("tester", testPassword, "disable"))
-	ensureUsable(t, c) // the session stays open, so its loop waits in epoll
-	if waits := loopWaits(t); !waits[0] {
-		t.Fatal("the loop waits in the netpoller; want epoll")
-	}
+	_, c := sessionOnLoop(t, true) // the session stays open, so its loop waits in epoll
 	before := markCPU()
 	for range 50 {
 		time.Sleep(10 * time.Millisecond) // let the loop go back to its wait

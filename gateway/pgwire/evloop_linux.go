@@ -324,7 +324,7 @@ func (l *evloop) waitRaw() int {
 // goroutine's stack, asks it to park until the scan is done, and a yielding
 // loop, its processor otherwise idle, would run again at once and make the
 // collector spin until the next wait ended (40-137 ms per collection in a
-// test; TestCollectorDoesNotWaitForLoop).
+// test; TestChildCollectorDoesNotWaitForLoop).
 //
 //go:noinline
 func preemptionPoint() { preemptionCallee() }
